@@ -1,0 +1,59 @@
+# ConvLab — every target sets itself up: a fresh Debian/Ubuntu machine with Python 3.11 needs nothing else.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp-installed
+MATHJAX := book/_static/mathjax/tex-mml-chtml.js
+CHAPTERS := $(notdir $(wildcard notebooks/ch[0-9][0-9]))
+JOBS ?= 2
+
+.PHONY: setup book test test-fast release bench gpu-check lint clean system-deps
+
+setup: $(STAMP) $(MATHJAX)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@bash scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[book,grader,dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ConvLab)" >/dev/null
+	touch $@
+
+$(MATHJAX):
+	@bash scripts/fetch-mathjax.sh book/_static/mathjax
+
+book: setup
+	$(VENV)/bin/jupyter-book build --all -W --keep-going .
+	@echo
+	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
+	@echo "or serve it: $(PY) -m http.server -d _build/html 8000 --bind 127.0.0.1"
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) --timeout 1200 tests
+
+test-fast: setup
+	$(PY) -m pytest -n $(JOBS) -m "not slow and not book" tests
+
+release: setup
+	@for ch in $(CHAPTERS); do \
+	  $(VENV)/bin/nbgrader generate_assignment $$ch --force --CourseDirectory.root=$(CURDIR) \
+	    --CourseDirectory.source_directory=notebooks --CourseDirectory.release_directory=release \
+	    --CourseDirectory.db_url=sqlite:///$(CURDIR)/_build/release-gradebook.db || exit 1; \
+	done
+	@echo "Student edition written to release/"
+
+bench: setup
+	$(PY) -m bench
+
+gpu-check: setup
+	bash scripts/gpu-check.sh
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf _build release .pytest_cache .hypothesis
