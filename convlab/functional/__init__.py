@@ -1,0 +1,22 @@
+"""The convolutions written from scratch (no ``torch.nn.functional.conv*`` inside).
+
+* :func:`conv2d` — convolution by im2col and one matrix product (:mod:`.conv`);
+* :func:`conv_transpose2d` — transposed convolution by one matrix product and col2im
+  (:mod:`.conv_transpose`);
+* :func:`channel_shuffle` — ShuffleNet's channel permutation (:mod:`.shuffle`).
+
+Each has PyTorch's semantics, shapes and errors and is differentiable by autograd; the loop
+versions :func:`conv2d_naive` and :func:`conv_transpose2d_naive` are the readable ground truth.
+"""
+
+from .conv import conv2d, conv2d_naive
+from .conv_transpose import conv_transpose2d, conv_transpose2d_naive
+from .shuffle import channel_shuffle
+
+__all__ = [
+    "channel_shuffle",
+    "conv2d",
+    "conv2d_naive",
+    "conv_transpose2d",
+    "conv_transpose2d_naive",
+]

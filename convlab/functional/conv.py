@@ -1,0 +1,165 @@
+"""2-D convolution (cross-correlation) from scratch: a loop reference and an im2col version.
+
+Definition (PyTorch's ``Conv2d``; ``⋆`` is the valid 2-D cross-correlation, ``g(o)`` the group
+of output channel ``o``):
+
+    out[n, o] = bias[o] + Σ_{c ∈ g(o)} weight[o, c] ⋆ x_pad[n, c]
+
+Shape:
+    - Input: (N, C_in, H, W) or (C_in, H, W)
+    - Weight: (C_out, C_in / groups, kH, kW); bias: (C_out,)
+    - Output: (N, C_out, H_out, W_out) or (C_out, H_out, W_out), where
+      ``H_out = floor((H + 2p − d(kH − 1) − 1) / s) + 1`` (:func:`convlab.analysis.shapes.
+      conv_output_size`), likewise for W.
+
+:func:`conv2d_naive` loops over output pixels; it is the readable ground truth the tests hold
+:func:`conv2d` to. :func:`conv2d` lays the receptive fields out as columns (:func:`.im2col`) and
+does one batched matrix product per call; its backward pass is written by hand:
+``dW = dY · colsᵀ`` and ``dX = col2im(Wᵀ · dY)``.
+
+Example:
+    >>> import torch
+    >>> x = torch.arange(9.).reshape(1, 1, 3, 3)
+    >>> w = torch.tensor([[[[1., 0.], [0., -1.]]]])
+    >>> conv2d(x, w)
+    tensor([[[[-4., -4.],
+              [-4., -4.]]]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from ._args import Geometry, conv2d_geometry
+from .im2col import correlate, correlate_weight_grad, crop2d, pad2d, scatter
+
+IntOrPair = int | Sequence[int]
+
+__all__ = ["conv2d", "conv2d_naive"]
+
+
+def conv2d_naive(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair | str = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """Convolution by the definition: one window, one weighted sum, per output pixel.
+
+    Same arguments, shapes and errors as :func:`conv2d`; slow, plain and differentiable by
+    autograd. Kept as the ground truth of the fast version.
+    """
+    geo = conv2d_geometry(x, weight, bias, stride, padding, dilation, groups)
+    batched = x.dim() == 4
+    x = x if batched else x.unsqueeze(0)
+    xp = pad2d(x, geo.pad)  # (N, C_in, H_p, W_p)
+    (kh, kw), (sh, sw), (dh, dw), g = geo.kernel, geo.stride, geo.dilation, geo.groups
+    c_in, c_out = x.shape[1], weight.shape[0]
+    cg, og = c_in // g, c_out // g
+    rows = []
+    for h in range(geo.out[0]):
+        row = []
+        for w in range(geo.out[1]):
+            window = xp[:, :, h * sh : h * sh + dh * (kh - 1) + 1 : dh,
+                        w * sw : w * sw + dw * (kw - 1) + 1 : dw]  # (N, C_in, kH, kW)
+            per_group = [
+                (window[:, None, k * cg : (k + 1) * cg] * weight[k * og : (k + 1) * og])
+                .sum(dim=(2, 3, 4))  # (N, 1, cg, kH, kW) * (og, cg, kH, kW) -> (N, og)
+                for k in range(g)
+            ]
+            row.append(torch.cat(per_group, dim=1))  # (N, C_out)
+        rows.append(torch.stack(row, dim=-1))  # (N, C_out, W_out)
+    out = torch.stack(rows, dim=-2)  # (N, C_out, H_out, W_out)
+    if bias is not None:
+        out = out + bias[:, None, None]
+    return out if batched else out.squeeze(0)
+
+
+class _Conv2d(torch.autograd.Function):
+    """im2col convolution with a hand-written backward (no autograd through ``as_strided``).
+
+    The columns are not kept: the backward pass rebuilds them block by block, so a layer costs
+    the memory of its input, not ``kH·kW`` times it.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        geo: Geometry,
+    ) -> torch.Tensor:
+        n, c_out, g = x.shape[0], weight.shape[0], geo.groups
+        xp = pad2d(x, geo.pad)  # (N, C_in, H_p, W_p)
+        w = weight.reshape(g, c_out // g, -1)  # (G, O, K)
+        y = correlate(xp, w, geo.kernel, geo.stride, geo.dilation, geo.out)  # (N, G, O, L)
+        out = y.view(n, c_out, *geo.out)  # (N, C_out, H_out, W_out)
+        if bias is not None:
+            out += bias[:, None, None]
+        ctx.geo, ctx.has_bias = geo, bias is not None
+        ctx.save_for_backward(x, weight)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, grad_out: torch.Tensor
+    ) -> tuple[torch.Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        geo: Geometry = ctx.geo
+        n, c_out, g = x.shape[0], weight.shape[0], geo.groups
+        dy = grad_out.contiguous().view(n, g, c_out // g, -1)  # (N, G, O, L)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            w = weight.reshape(g, c_out // g, -1)  # (G, O, K)
+            size = (x.shape[2] + geo.pad[0] + geo.pad[1], x.shape[3] + geo.pad[2] + geo.pad[3])
+            dxp = scatter(dy, w, size, geo.kernel, geo.stride, geo.dilation, geo.out)
+            grad_x = crop2d(dxp, geo.pad, tuple(x.shape[2:]))  # (N, C_in, H, W)
+        if ctx.needs_input_grad[1]:
+            xp = pad2d(x, geo.pad)
+            dw = correlate_weight_grad(dy, xp, geo.kernel, geo.stride, geo.dilation, geo.out)
+            grad_w = dw.view(weight.shape)  # (G, O, K) -> (C_out, C_in/G, kH, kW)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum(dim=(0, 2, 3))  # (C_out,)
+        return grad_x, grad_w, grad_b, None
+
+
+def conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair | str = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """2-D convolution with PyTorch's semantics, built from im2col and one matrix product.
+
+    Args:
+        x: input, (N, C_in, H, W) or (C_in, H, W).
+        weight: (C_out, C_in / groups, kH, kW).
+        bias: optional (C_out,).
+        stride, dilation: positive int or (h, w) pair.
+        padding: non-negative int or pair, ``'valid'`` (none) or ``'same'`` (stride 1 only;
+            total ``d(k − 1)`` split with the extra pixel on the bottom/right, as PyTorch).
+        groups: split the channels into this many independent convolutions.
+
+    Returns:
+        (N, C_out, H_out, W_out) (or unbatched), ``H_out = floor((H + 2p − d(kH − 1) − 1)/s) + 1``.
+
+    Raises:
+        TypeError: a non-tensor input, non-int argument or mismatched dtypes.
+        ValueError: wrong ranks, channel/group mismatch, bad stride/padding/dilation/bias, or a
+            kernel larger than the padded input; the message names the argument and the rule.
+    """
+    geo = conv2d_geometry(x, weight, bias, stride, padding, dilation, groups)
+    batched = x.dim() == 4
+    out = _Conv2d.apply(x if batched else x.unsqueeze(0), weight, bias, geo)
+    return out if batched else out.squeeze(0)
