@@ -1,0 +1,90 @@
+"""Training runs: loss curves with test accuracy, and the filters a network learned.
+
+* :func:`history_figure` — training loss per step (raw and smoothed) beside test accuracy at the
+  evaluation steps (the fields of :class:`convlab.train.History`);
+* :func:`filters_figure` — a grid of learned kernels, each on its own symmetric colour scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import style
+
+
+def moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    """Mean over the last ``window`` values at each step (fewer at the start).
+
+    Shape: (T,) -> (T,)
+    """
+    if window < 1:
+        raise ValueError(f"window must be a positive int, got {window}")
+    v = np.asarray(values, dtype=float)
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, len(v) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def history_figure(
+    runs: Mapping[str, Mapping[str, Sequence[float]]],
+    *,
+    smooth: int = 20,
+    height: float = 3.2,
+) -> Figure:
+    """Loss and accuracy curves of one or more runs.
+
+    Args:
+        runs: run name → a mapping with ``train_loss`` (one value per step), ``eval_steps``
+            and ``eval_accuracy`` (as in :meth:`convlab.train.History.as_dict`).
+        smooth: window of the moving average drawn over the raw loss.
+    """
+    fig, axes = style.subplots(1, 2, height=height)
+    ax_loss, ax_acc = axes[0]
+    for i, (name, h) in enumerate(runs.items()):
+        color = style.COLORS[style.CYCLE[i % len(style.CYCLE)]]
+        loss = np.asarray(h["train_loss"], dtype=float)
+        steps = np.arange(1, len(loss) + 1)
+        ax_loss.plot(steps, loss, color=color, alpha=0.25, lw=0.8)
+        ax_loss.plot(steps, moving_average(loss, smooth), color=color, lw=1.6, label=name)
+        acc = 100 * np.asarray(h["eval_accuracy"], dtype=float)
+        ax_acc.plot(h["eval_steps"], acc, color=color, marker="o", ms=4, label=name)
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("optimiser step")
+    ax_loss.set_ylabel("training loss (cross-entropy)")
+    ax_loss.set_title(f"training loss (light: per batch; dark: mean of {smooth})")
+    ax_acc.set_xlabel("optimiser step")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.set_title("accuracy on the 360 held-out digits")
+    for ax in (ax_loss, ax_acc):
+        ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def filters_figure(
+    weight: np.ndarray, *, title: str = "", ncols: int = 8, size: float = 1.1
+) -> Figure:
+    """Each kernel ``weight[o, 0]`` of a first layer, red positive, blue negative.
+
+    Args:
+        weight: ``(C_out, C_in, k, k)``; input channel 0 is shown (digits are grey).
+    """
+    w = np.asarray(weight, dtype=float)
+    if w.ndim != 4:
+        raise ValueError(f"weight must be (C_out, C_in, k, k), got shape {w.shape}")
+    c_out = w.shape[0]
+    ncols = min(ncols, c_out)
+    nrows = -(-c_out // ncols)
+    fig, axes = style.subplots(nrows, ncols, height=size, width=size * ncols)
+    for ax in axes.flat[c_out:]:
+        ax.axis("off")
+    for o, ax in enumerate(axes.flat[:c_out]):
+        style.image(ax, w[o, 0], f"{o}", symmetric=True)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
