@@ -1,0 +1,128 @@
+"""The worker: runs inside the sandbox, one process per exercise.
+
+``python -m autograder.worker SCRATCH`` reads ``SCRATCH/in/job.json`` (:func:`wire.read_job`),
+executes the assembled cells in one namespace (each cell in its own ``try``; a failing cell is
+reported and execution goes on), looks up the exercise's entry point, calls
+:meth:`Exercise.run` on every case under the exercise's forbidden-API guard
+(:func:`convlab.exercises.inkernel.attempt_all`), and writes plain arrays plus a small JSON
+report to ``SCRATCH/out`` (:func:`wire.write_report`). It never judges: the grader does, in its
+own process.
+
+The student's cells also run under the forbidden-API guard, so a forbidden function cannot be
+captured under another name before the cases run; the instructor's setup cells run without it.
+
+Imports: the standard library, ``numpy``, ``torch`` and ``convlab`` only.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import importlib
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from autograder import wire
+
+
+class _Shell:
+    """Stands in for IPython in the worker: magics and shell escapes do nothing; the body of
+    a ``%%time``/``%%timeit``/``%%capture`` cell runs as plain code."""
+
+    def __init__(self, namespace: dict):
+        self._ns = namespace
+
+    def run_line_magic(self, name: str, line: str, *args: Any) -> None:
+        return None
+
+    def run_cell_magic(self, name: str, line: str, cell: str) -> None:
+        if name in ("time", "timeit", "capture"):
+            exec(compile(cell, f"<%%{name}>", "exec"), self._ns)
+
+    def system(self, cmd: str) -> None:
+        return None
+
+    def getoutput(self, cmd: str) -> list:
+        return []
+
+
+def _describe(exc: BaseException) -> str:
+    from convlab.exercises.inkernel import describe_exception
+
+    return describe_exception(exc)
+
+
+def _find_exercise(module: str, name: str) -> Any:
+    mod = importlib.import_module(module)
+    for ex in mod.EXERCISES:
+        if ex.name == name:
+            return ex
+    raise LookupError(f"no exercise {name!r} in {module}")
+
+
+def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...]) -> tuple[
+        list[dict], list[str]]:
+    from convlab.exercises.forbid import Forbidden
+
+    errors: list[dict] = []
+    used: list[str] = []
+    for cell in cells:
+        guard = Forbidden(forbidden) if cell["student"] else contextlib.nullcontext()
+        try:
+            with guard:
+                exec(compile(cell["source"], f"<cell {cell['id']}>", "exec"), namespace)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt too: report, go on
+            errors.append({"cell": cell["id"], "error": _describe(exc)})
+        if isinstance(guard, Forbidden):
+            used += [u for u in guard.used if u not in used]
+    return errors, used
+
+
+def main(scratch: str) -> int:
+    root = Path(scratch)
+    out = root / "out"
+    job = wire.read_job(root / "in")
+    shutil.rmtree(root / "in", ignore_errors=True)  # nothing left on disk for the student
+    os.environ["CONVLAB_DEVICE"] = job["device"]
+
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    from convlab.exercises.inkernel import attempt_all
+    from convlab.exercises.spec import Case
+
+    ex = _find_exercise(job["module"], job["exercise"])
+    cases = [Case(args=a, kwargs=k) for a, k in job["cases"]]
+    namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
+    shell = _Shell(namespace)
+    namespace["get_ipython"] = lambda: shell
+
+    cell_errors, used = _exec_cells(job["cells"], namespace, ex.forbidden)
+    error = None
+    attempts: list = []
+    func = namespace.get(ex.entry)
+    if func is None:
+        error = f"your notebook does not define {ex.entry}"
+    else:
+        try:
+            attempts, run_used = attempt_all(ex, func, cases)
+            used += [u for u in run_used if u not in used]
+        except BaseException as exc:  # SystemExit/KeyboardInterrupt escaping attempt_all
+            attempts = []
+            error = f"{ex.entry} {_describe(exc)}"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    out.mkdir(parents=True, exist_ok=True)
+    wire.write_report(out, attempts=attempts, forbidden_used=used, cell_errors=cell_errors,
+                      error=error)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1])
+    sys.stdout.flush()
+    os._exit(code)  # do not wait for threads the student's code may have left running
