@@ -81,8 +81,6 @@ def check_tensors(
         raise ValueError(
             f"{op}: weight must be 4-D, got {weight.dim()}-D of shape {tuple(weight.shape)}"
         )
-    if not x.is_floating_point():
-        raise TypeError(f"{op}: input must be a floating-point tensor, got {x.dtype}")
     others = [("weight", weight)] + ([("bias", bias)] if bias is not None else [])
     for name, t in others:
         assert isinstance(t, torch.Tensor)
