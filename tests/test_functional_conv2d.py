@@ -1,4 +1,4 @@
-"""Does convlab's conv2d match PyTorch's (values, gradients, shapes, errors) and the loop reference?"""
+"""Does conv2d match PyTorch (values, gradients, shapes, errors) and the loop version?"""
 
 from __future__ import annotations
 
@@ -225,11 +225,13 @@ def test_uses_no_pytorch_convolution() -> None:
 
 
 def test_preserves_dtype_and_layout() -> None:
-    x64, w64 = torch.randn(1, 2, 4, 4, dtype=torch.float64), torch.randn(3, 2, 3, 3, dtype=torch.float64)
+    x64 = torch.randn(1, 2, 4, 4, dtype=torch.float64)
+    w64 = torch.randn(3, 2, 3, 3, dtype=torch.float64)
     assert conv2d(x64, w64).dtype == torch.float64
     x = torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)
     w = torch.randn(4, 3, 3, 3)
-    torch.testing.assert_close(conv2d(x, w, padding=1), F.conv2d(x, w, padding=1), **TOL[torch.float32])
+    ref = F.conv2d(x, w, padding=1)
+    torch.testing.assert_close(conv2d(x, w, padding=1), ref, **TOL[torch.float32])
 
 
 X = torch.randn(2, 4, 6, 6)
