@@ -1,0 +1,165 @@
+"""Figures of chapter 3, transposed convolution: the scatter of kernel stamps, the matrix ``C``
+and its transpose, overlap counts, and checkerboard artifacts.
+
+Each function draws from numbers it is given or computes with :mod:`convlab` and returns a
+:class:`matplotlib.figure.Figure`; nothing is read from disk.
+
+Example:
+    >>> import torch
+    >>> fig = plot_overlap_counts(4, [(3, 2), (4, 2)])
+    >>> len(fig.axes) >= 2
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from convlab.functional import conv_transpose2d
+from convlab.linalg import overlap_counts
+
+
+def _annotate(ax: plt.Axes, values: np.ndarray, fmt: str = "{:g}", skip_zero: bool = True,
+              fontsize: float = 8) -> None:
+    """Write each entry of the 2-D ``values`` in its cell of an ``imshow``."""
+    vmax = float(np.abs(values).max()) or 1.0
+    for (i, j), v in np.ndenumerate(values):
+        if skip_zero and v == 0:
+            continue
+        colour = "white" if abs(v) > 0.6 * vmax else "black"
+        ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=fontsize, color=colour)
+
+
+def _grid(ax: plt.Axes, shape: tuple[int, int]) -> None:
+    """Thin cell borders and no ticks on an ``imshow`` of the given shape."""
+    h, w = shape
+    ax.set_xticks(np.arange(-0.5, w, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, h, 1), minor=True)
+    ax.grid(which="minor", color="0.75", linewidth=0.5)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+
+
+def plot_scatter(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int = 0) -> Figure:
+    """The scatter view: each input value stamps ``x[i, j] · w`` at ``(s·i, s·j)``; the stamps add.
+
+    One panel per input value shows its stamp on the full ``(s(H − 1) + k)²`` canvas; the last
+    panel is their sum, with the ``p``-pixel border that ``padding`` crops hatched.
+
+    Args:
+        x: ``(H, W)`` input, a few values.
+        w: ``(k, k)`` kernel.
+        stride, padding: of the transposed convolution.
+    """
+    x64, w64 = x.detach().double(), w.detach().double()
+    h, wd = x64.shape
+    k = w64.shape[-1]
+    full = conv_transpose2d(x64[None, None], w64[None, None], stride=stride)[0, 0]
+    size = tuple(full.shape)
+    n = h * wd
+    fig, axes = plt.subplots(1, n + 2, figsize=(2.0 * (n + 2), 2.4))
+    axes[0].imshow(x64.numpy(), cmap="Blues", vmin=0)
+    _annotate(axes[0], x64.numpy())
+    _grid(axes[0], (h, wd))
+    axes[0].set_title("input x", fontsize=9)
+    vmax = float(full.abs().max())
+    norm = TwoSlopeNorm(0.0, -vmax, vmax) if full.min() < 0 else None
+    for idx, (i, j) in enumerate(np.ndindex(h, wd)):
+        stamp = torch.zeros(size, dtype=torch.float64)
+        stamp[stride * i : stride * i + k, stride * j : stride * j + k] = x64[i, j] * w64
+        ax = axes[idx + 1]
+        ax.imshow(stamp.numpy(), cmap="RdBu_r" if norm else "Blues", norm=norm,
+                  vmin=None if norm else 0, vmax=None if norm else vmax)
+        _annotate(ax, stamp.numpy(), fontsize=7)
+        _grid(ax, size)
+        ax.add_patch(Rectangle((stride * j - 0.5, stride * i - 0.5), k, k, fill=False,
+                               edgecolor="C3", linewidth=1.5))
+        ax.set_title(f"x[{i},{j}]·w at ({stride * i},{stride * j})", fontsize=8)
+    ax = axes[-1]
+    ax.imshow(full.numpy(), cmap="RdBu_r" if norm else "Blues", norm=norm,
+              vmin=None if norm else 0, vmax=None if norm else vmax)
+    _annotate(ax, full.numpy(), fontsize=7)
+    _grid(ax, size)
+    if padding:
+        inner = (size[0] - 2 * padding, size[1] - 2 * padding)
+        ax.add_patch(Rectangle((padding - 0.5, padding - 0.5), inner[1], inner[0], fill=False,
+                               edgecolor="C2", linewidth=2))
+    ax.set_title("sum = output" + (f" (crop p={padding})" if padding else ""), fontsize=9)
+    fig.suptitle(f"{h}×{wd} input, {k}×{k} kernel, stride {stride}: each input value stamps "
+                 "a scaled copy of the kernel", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_conv_matrix(C: torch.Tensor, input_hw: tuple[int, int], output_hw: tuple[int, int],
+                     weight_labels: bool = True) -> Figure:
+    """``C`` (output pixels × input pixels) beside ``Cᵀ``, entries labelled by their value.
+
+    Args:
+        C: dense ``(H_out·W_out, H·W)`` matrix of a single-channel convolution.
+        input_hw, output_hw: the spatial sizes, for the axis labels.
+        weight_labels: write the entries' values in the cells.
+    """
+    c = C.detach().double().numpy()
+    rows, cols = c.shape
+    width = max(6.0, 0.42 * (cols + rows) + 2)
+    fig, (a, b) = plt.subplots(
+        1, 2, figsize=(width, 0.42 * max(rows, cols) + 1.6),
+        gridspec_kw={"width_ratios": [cols, rows]},
+    )
+    vmax = float(np.abs(c).max()) or 1.0
+    for ax, m, title in ((a, c, "C  (conv2d: y = C x)"), (b, c.T, "Cᵀ  (conv_transpose2d)")):
+        shown = np.where(m == 0, np.nan, m)
+        ax.imshow(shown, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        if weight_labels:
+            _annotate(ax, m, fmt="{:.0f}" if np.allclose(m, np.round(m)) else "{:.1f}",
+                      fontsize=7)
+        _grid(ax, m.shape)
+        ax.set_title(title, fontsize=10)
+    a.set_xlabel(f"input pixel (of {input_hw[0]}×{input_hw[1]}, row-major)", fontsize=8)
+    a.set_ylabel(f"output pixel (of {output_hw[0]}×{output_hw[1]})", fontsize=8)
+    b.set_xlabel(f"output pixel (of {output_hw[0]}×{output_hw[1]})", fontsize=8)
+    b.set_ylabel(f"input pixel (of {input_hw[0]}×{input_hw[1]})", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_overlap_counts(size: int, cases: Sequence[tuple[int, int]]) -> Figure:
+    """Overlap-count maps (:func:`~convlab.linalg.overlap_counts`), one per ``(k, s)`` case."""
+    maps = [overlap_counts(size, k, s).numpy() for k, s in cases]
+    vmax = max(int(m.max()) for m in maps)
+    fig, axes = plt.subplots(1, len(cases), figsize=(3.4 * len(cases), 3.6))
+    for ax, m, (k, s) in zip(np.atleast_1d(axes), maps, cases, strict=True):
+        ax.imshow(m, cmap="viridis", vmin=0, vmax=vmax)
+        _annotate(ax, m.astype(float), fmt="{:.0f}", skip_zero=False, fontsize=7)
+        _grid(ax, m.shape)
+        k_div = "divisible" if k % s == 0 else "not divisible"
+        ax.set_title(f"k={k}, s={s} ({k_div})\ncounts {sorted(set(m.ravel().tolist()))}",
+                     fontsize=9)
+    fig.suptitle(f"How many kernel stamps cover each output pixel ({size}×{size} input)",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_image_grid(images: Mapping[str, np.ndarray], ncols: int | None = None,
+                    cmap: str = "gray", vmin: float | None = 0.0,
+                    vmax: float | None = 1.0) -> Figure:
+    """A row (or grid) of grey images with their titles; ``vmin=vmax=None`` scales each alone."""
+    names = list(images)
+    ncols = ncols or len(names)
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.8 * nrows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        ax.imshow(images[name], cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    return fig
