@@ -1,0 +1,56 @@
+"""Building blocks of the papers' networks, and a registry that names them.
+
+=====================  ==========================================================  =========
+name                   block                                                       chapter
+=====================  ==========================================================  =========
+``resnext``            :class:`ResNeXtBlock` (grouped bottleneck)                  2
+``shufflenet``         :class:`ShuffleNetUnit` (group conv + channel shuffle)      2
+``depthwise_separable`` :class:`DepthwiseSeparable` (MobileNet)                     6
+``inception``          :class:`InceptionModule` (GoogLeNet)                        9
+``bn_inception``       :class:`BNInceptionModule` (BN-Inception)                   9
+=====================  ==========================================================  =========
+
+Example:
+    >>> block_class("resnext") is ResNeXtBlock
+    True
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .common import ConvNormAct, make_act
+from .inception import BNInceptionModule, InceptionModule
+from .mobilenet import DepthwiseSeparable
+from .resnext import ResNeXtBlock, bottleneck_width
+from .shufflenet import ShuffleNetUnit
+
+#: Block classes by the names chapters and checks use.
+BLOCKS: dict[str, type[nn.Module]] = {
+    "resnext": ResNeXtBlock,
+    "shufflenet": ShuffleNetUnit,
+    "depthwise_separable": DepthwiseSeparable,
+    "inception": InceptionModule,
+    "bn_inception": BNInceptionModule,
+}
+
+
+def block_class(name: str) -> type[nn.Module]:
+    """The block class registered as ``name`` (one of :data:`BLOCKS`)."""
+    if name not in BLOCKS:
+        raise ValueError(f"name must be one of {sorted(BLOCKS)}, got {name!r}")
+    return BLOCKS[name]
+
+
+__all__ = [
+    "BLOCKS",
+    "BNInceptionModule",
+    "ConvNormAct",
+    "DepthwiseSeparable",
+    "InceptionModule",
+    "ResNeXtBlock",
+    "ShuffleNetUnit",
+    "block_class",
+    "bottleneck_width",
+    "make_act",
+]
