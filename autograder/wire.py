@@ -85,7 +85,12 @@ class Writer:
 
 def _open_regular(path: Path) -> int:
     """Open ``path`` for reading, refusing links and anything but a regular file."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # ELOOP on a link, and the like
+        raise WireError(f"{path.name} cannot be read as a plain file: {exc.strerror}") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise WireError(f"{path.name} is not a regular file")
@@ -134,7 +139,10 @@ class Reader:
             if size > self.budget:
                 raise WireError(f"{name} is {size} bytes, over the limit on what a worker returns")
             self.budget -= size
-            array = np.load(f, allow_pickle=False)
+            try:
+                array = np.load(f, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:  # pickled, truncated or not .npy
+                raise WireError(f"{name} is not a plain .npy array: {exc}") from None
         if type(array) is not np.ndarray or array.dtype.kind not in _ARRAY_KINDS:
             raise WireError(f"{name} does not hold a numeric array")
         return np.array(array, copy=True)
