@@ -68,7 +68,7 @@ def load_secret(secret_file: Path | None = None) -> bytes:
 def _chapter_exercises(ch: Chapter) -> tuple[Exercise, ...] | None:
     try:
         return tuple(importlib.import_module(ch.module).EXERCISES)
-    except ImportError:  # a chapter not written yet
+    except (ImportError, AttributeError):  # a chapter not written yet
         return None
 
 
