@@ -44,7 +44,7 @@ def markdown_table(
         for j in range(n)
     ]
     lines = [
-        "| " + " | ".join(headers) + " |",
+        "| " + " | ".join(_cell(h, None) for h in headers) + " |",
         "|" + "|".join("---:" if num else ":---" for num in numeric) + "|",
     ]
     lines += ["| " + " | ".join(_cell(v, f) for v, f in zip(r, formats, strict=True)) + " |"
