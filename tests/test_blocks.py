@@ -1,0 +1,211 @@
+"""Do the blocks produce the papers' shapes, keep the identity where they should, and check args?"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from convlab.analysis import count_params
+from convlab.blocks import (
+    BLOCKS,
+    BNInceptionModule,
+    ConvNormAct,
+    DepthwiseSeparable,
+    InceptionModule,
+    ResNeXtBlock,
+    ShuffleNetUnit,
+    block_class,
+    bottleneck_width,
+)
+
+
+def _randomise_norms(module: nn.Module) -> None:
+    """Give every BN non-trivial statistics so eval-mode checks are not vacuous."""
+    g = torch.Generator().manual_seed(0)
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+
+
+# -- ResNeXt ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("in_ch", "planes", "stride", "hw", "out_shape"),
+    [
+        (64, 64, 1, 56, (2, 256, 56, 56)),  # conv2 first block: projection for channels
+        (256, 64, 1, 56, (2, 256, 56, 56)),  # identity shortcut
+        (256, 128, 2, 56, (2, 512, 28, 28)),  # conv3 first block
+        (1024, 512, 2, 13, (2, 2048, 7, 7)),  # odd size: ceil(13 / 2)
+    ],
+)
+def test_resnext_shapes(in_ch: int, planes: int, stride: int, hw: int, out_shape: tuple) -> None:
+    block = ResNeXtBlock(in_ch, planes, stride, cardinality=32, base_width=4)
+    assert block(torch.randn(2, in_ch, hw, hw)).shape == out_shape
+    assert (block.downsample is None) == (stride == 1 and in_ch == planes * 4)
+
+
+def test_resnext_grouped_width_follows_table1() -> None:
+    assert bottleneck_width(64, 32, 4) == 128 and bottleneck_width(512, 32, 4) == 1024
+    block = ResNeXtBlock(256, 64, cardinality=32, base_width=4)
+    conv = block.conv2[0]
+    assert conv.groups == 32 and conv.weight.shape == (128, 4, 3, 3)
+
+
+def test_resnext_cardinality_one_is_resnet_bottleneck() -> None:
+    block = ResNeXtBlock(256, 64, cardinality=1, base_width=64, norm_layer=None)
+    # 1×1 256→64, 3×3 64→64, 1×1 64→256, each with a bias (no norm)
+    expected = (256 * 64 + 64) + (64 * 64 * 9 + 64) + (64 * 256 + 256)
+    assert count_params(block) == expected
+
+
+def test_resnext_zero_init_last_is_identity() -> None:
+    block = ResNeXtBlock(256, 64, zero_init_last=True).eval()
+    _randomise_norms(block)
+    x = torch.randn(2, 256, 8, 8)
+    torch.testing.assert_close(block(x), F.relu(x))
+    block.conv3[1].weight.data.fill_(1.0)
+    assert not torch.allclose(block(x), F.relu(x))
+
+
+def test_resnext_residual_adds_the_branch() -> None:
+    block = ResNeXtBlock(256, 64).eval()
+    _randomise_norms(block)
+    x = torch.randn(1, 256, 6, 6)
+    branch = block.conv3(block.conv2(block.conv1(x)))
+    torch.testing.assert_close(block(x), F.relu(branch + x))
+
+
+def test_resnext_bad_args() -> None:
+    with pytest.raises(ValueError, match="downsample=False"):
+        ResNeXtBlock(64, 64, downsample=False)
+    with pytest.raises(ValueError, match="cardinality"):
+        ResNeXtBlock(64, 64, cardinality=0)
+    with pytest.raises(ValueError, match="each group has a channel"):
+        ResNeXtBlock(64, 8, cardinality=32, base_width=4)
+
+
+# -- ShuffleNet ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("groups", [1, 2, 3, 4, 8])
+def test_shufflenet_unit_shapes(groups: int) -> None:
+    width = {1: 144, 2: 200, 3: 240, 4: 272, 8: 384}[groups]
+    down = ShuffleNetUnit(24, width, groups, stride=2, first_grouped=False)
+    same = ShuffleNetUnit(width, width, groups, stride=1)
+    y = down(torch.randn(2, 24, 56, 56))
+    assert y.shape == (2, width, 28, 28)
+    assert same(y).shape == (2, width, 28, 28)
+    assert down.compress[0].groups == 1 and same.compress[0].groups == groups
+    assert same.depthwise[0].groups == width // 4 == same.mid_channels
+
+
+def test_shufflenet_unit_forward_is_the_paper_unit() -> None:
+    unit = ShuffleNetUnit(240, 240, 3).eval()
+    _randomise_norms(unit)
+    x = torch.randn(2, 240, 7, 7)
+    y = unit.compress(x)  # (2, 60, 7, 7)
+    n, c, h, w = y.shape
+    y = y.reshape(n, 3, c // 3, h, w).transpose(1, 2).reshape(n, c, h, w)  # the shuffle
+    y = unit.expand(unit.depthwise(y))
+    torch.testing.assert_close(unit(x), F.relu(x + y))
+
+
+def test_shufflenet_unit_stride2_concatenates_pooled_input() -> None:
+    unit = ShuffleNetUnit(240, 480, 3, stride=2).eval()
+    nn.init.zeros_(unit.expand[1].weight)
+    nn.init.zeros_(unit.expand[1].bias)
+    x = torch.randn(1, 240, 14, 14)
+    y = unit(x)
+    assert y.shape == (1, 480, 7, 7)
+    torch.testing.assert_close(y[:, :240], F.relu(F.avg_pool2d(x, 3, 2, 1)))
+    assert torch.count_nonzero(y[:, 240:]) == 0
+
+
+def test_shufflenet_unit_bad_args() -> None:
+    with pytest.raises(ValueError, match="must equal"):
+        ShuffleNetUnit(240, 480, 3, stride=1)
+    with pytest.raises(ValueError, match="must exceed"):
+        ShuffleNetUnit(240, 240, 3, stride=2)
+    with pytest.raises(ValueError, match="divisible by groups"):
+        ShuffleNetUnit(200, 200, 3)
+    with pytest.raises(ValueError, match="stride"):
+        ShuffleNetUnit(240, 240, 3, stride=3)
+
+
+# -- Inception ----------------------------------------------------------------------------------
+def test_inception_3a_matches_table1() -> None:
+    m = InceptionModule(192, 64, 96, 128, 16, 32, 32)
+    y = m(torch.randn(1, 192, 28, 28))
+    assert y.shape == (1, 256, 28, 28) and m.out_channels == 256
+    weights = sum(p.numel() for n, p in m.named_parameters() if n.endswith("weight"))
+    assert weights == 163_328 and weights // 1024 == 159  # Table 1: "159K" (units of 1,024)
+
+
+def test_inception_branch_order() -> None:
+    m = InceptionModule(16, 4, 4, 5, 4, 6, 7)
+    x = torch.randn(1, 16, 9, 9)
+    y = m(x)
+    torch.testing.assert_close(y[:, :4], m.branch1(x))
+    torch.testing.assert_close(y[:, 4:9], m.branch2(x))
+    torch.testing.assert_close(y[:, 9:15], m.branch3(x))
+    torch.testing.assert_close(y[:, 15:], m.branch4(x))
+
+
+def test_bn_inception_stride1_and_pool_kinds() -> None:
+    for pool in ("avg", "max"):
+        m = BNInceptionModule(192, 64, 64, 64, 64, 96, 32, pool=pool)
+        assert m(torch.randn(2, 192, 28, 28)).shape == (2, 256, 28, 28)
+    # the 5×5 branch is two 3×3 convs
+    kernels = [c.kernel_size for c in m.branch3.modules() if isinstance(c, nn.Conv2d)]
+    assert kernels == [(1, 1), (3, 3), (3, 3)]
+
+
+def test_bn_inception_stride2_passes_pooled_input_through() -> None:
+    m = BNInceptionModule(320, 0, 128, 160, 64, 96, 0, pool="max", stride=2).eval()
+    x = torch.randn(1, 320, 28, 28)
+    y = m(x)
+    assert y.shape == (1, 576, 14, 14) and m.out_channels == 576
+    torch.testing.assert_close(y[:, 256:], F.max_pool2d(x, 3, 2, 1))
+
+
+def test_inception_bad_args() -> None:
+    with pytest.raises(ValueError, match="ch1x1 and pool_proj must be 0"):
+        BNInceptionModule(320, 64, 128, 160, 64, 96, 0, stride=2)
+    with pytest.raises(ValueError, match="pool"):
+        BNInceptionModule(192, 64, 64, 64, 64, 96, 32, pool="lp")
+    with pytest.raises(ValueError, match="ch5x5"):
+        InceptionModule(192, 64, 96, 128, 16, 0, 32)
+
+
+# -- MobileNet ----------------------------------------------------------------------------------
+def test_depthwise_separable_shapes_and_params() -> None:
+    block = DepthwiseSeparable(32, 64, stride=2)
+    assert block(torch.randn(2, 32, 112, 112)).shape == (2, 64, 56, 56)
+    # dw 3×3 (32·9) + pw (32·64) weights, BN scale and shift on 32 and 64 channels
+    assert count_params(block) == 32 * 9 + 32 * 64 + 2 * (32 + 64)
+    assert block.depthwise[0].groups == 32
+
+
+def test_depthwise_separable_xception_style_has_no_middle_activation() -> None:
+    mobilenet = DepthwiseSeparable(8, 16)
+    xception = DepthwiseSeparable(8, 16, mid_act_layer=None)
+    assert any(isinstance(m, nn.ReLU) for m in mobilenet.depthwise)
+    assert not any(isinstance(m, nn.ReLU) for m in xception.depthwise)
+    assert any(isinstance(m, nn.ReLU) for m in xception.pointwise)
+
+
+# -- common -------------------------------------------------------------------------------------
+def test_conv_norm_act_bias_only_without_norm() -> None:
+    assert ConvNormAct(4, 8, 3)[0].bias is None
+    assert ConvNormAct(4, 8, 3, norm_layer=None)[0].bias is not None
+    assert isinstance(ConvNormAct(4, 8, 1, act_layer=nn.GELU)[-1], nn.GELU)
+    with pytest.raises(ValueError, match=r"in_channels \(6\) must be divisible by groups \(4\)"):
+        ConvNormAct(6, 8, 3, groups=4)
+    with pytest.raises(ValueError, match="odd"):
+        ConvNormAct(4, 8, 2)
+
+
+def test_registry() -> None:
+    assert block_class("shufflenet") is ShuffleNetUnit and BLOCKS["resnext"] is ResNeXtBlock
+    with pytest.raises(ValueError, match="name must be one of"):
+        block_class("resnet")
