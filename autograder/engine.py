@@ -90,6 +90,8 @@ class Grader:
     def __post_init__(self) -> None:
         if not self.student or "/" in self.student:
             raise ValueError(f"student must be a non-empty id without '/', got {self.student!r}")
+        # The grader's own training runs (judge) use the same device as the workers.
+        os.environ["CONVLAB_DEVICE"] = self.device
         if self.device == "cuda":
             import torch
 

@@ -79,7 +79,7 @@ class Writer:
             raise WireError(f"arrays of dtype {array.dtype} cannot be sent; numbers only")
         name = f"a{self._count}.npy"
         self._count += 1
-        np.save(self.folder / name, np.ascontiguousarray(array), allow_pickle=False)
+        np.save(self.folder / name, array, allow_pickle=False)  # keeps 0-d arrays 0-d
         return name
 
 

@@ -27,6 +27,16 @@ def test_values_round_trip(tmp_path):
     assert np.isnan(back[8])
 
 
+def test_array_shapes_and_dtypes_survive(tmp_path):
+    arrays = [np.asarray(3), np.asarray(2.5, np.float32), np.zeros((0, 3)), np.ones((2, 3)).T,
+              np.array([True, False]), np.arange(4, dtype=np.uint8)]
+    w, r = wire.Writer(tmp_path), wire.Reader(tmp_path)
+    for a in arrays:
+        back = r.value(w.value(a))
+        assert back.shape == a.shape and back.dtype == a.dtype
+        np.testing.assert_array_equal(back, a)
+
+
 @pytest.mark.parametrize("bad", [np.array([object()]), np.array(["text"]), {1: 2}, {1, 2},
                                  type("Tensorish", (), {})()])
 def test_writer_refuses_non_data(tmp_path, bad):
