@@ -21,28 +21,39 @@ STAGE_CHANNELS: dict[int, tuple[int, int, int]] = {
 }
 #: Table 1: units per stage (the first of each with stride 2).
 STAGE_REPEATS = (4, 8, 4)
-#: Channels of Conv1 (not scaled by ``width_mult``).
+#: Channels of Conv1 in ShuffleNet 1×.
 STEM_CHANNELS = 24
 
 
-def stage_channels(groups: int, width_mult: float = 1.0) -> tuple[int, int, int]:
-    """Table 1's stage widths times ``width_mult``, rounded to a multiple of ``4·groups``.
+def _round_to(value: float, unit: int) -> int:
+    return max(unit, int(round(value / unit)) * unit)
 
-    The rounding keeps the bottleneck (a quarter of the width) divisible by ``groups``; it
-    changes none of Table 1's 1× widths.
+
+def stage_channels(groups: int, width_mult: float = 1.0) -> tuple[int, int, int, int]:
+    """Widths of Conv1 and Stages 2–4: Table 1's 1× widths times ``width_mult``, rounded.
+
+    "ShuffleNet s× means scaling the number of filters in ShuffleNet 1× by s times", Conv1
+    included. Stage widths are rounded to a multiple of ``4·groups`` (so the bottleneck, a
+    quarter of the width, splits into ``groups``) and Conv1 to a multiple of ``groups``; the
+    rounding changes none of Table 1's 1× widths.
+
+    Returns:
+        ``(conv1, stage2, stage3, stage4)`` output channels.
     """
     if groups not in STAGE_CHANNELS:
         raise ValueError(f"groups must be one of {sorted(STAGE_CHANNELS)}, got {groups!r}")
-    if not width_mult > 0:
-        raise ValueError(f"width_mult must be > 0, got {width_mult!r}")
-    unit = 4 * groups
-    return tuple(  # type: ignore[return-value]
-        max(unit, int(round(c * width_mult / unit)) * unit) for c in STAGE_CHANNELS[groups]
-    )
+    if isinstance(width_mult, bool) or not isinstance(width_mult, int | float) or \
+            not width_mult > 0:
+        raise ValueError(f"width_mult must be a number > 0, got {width_mult!r}")
+    stem = _round_to(STEM_CHANNELS * width_mult, groups)
+    s2, s3, s4 = (_round_to(c * width_mult, 4 * groups) for c in STAGE_CHANNELS[groups])
+    return stem, s2, s3, s4
 
 
 class ShuffleNetV1(nn.Module):
-    """``Conv1 3×3/2 (24) → MaxPool 3×3/2 → Stage 2, 3, 4 → global pool → FC``.
+    """``Conv1 3×3/2 (24s) → MaxPool 3×3/2 → Stage 2, 3, 4 → global pool → FC``.
+
+    Widths come from :func:`stage_channels`; the first pointwise conv of Stage 2 is not grouped.
 
     Shape:
         - Input: :math:`(N, 3, 224, 224)`
@@ -51,12 +62,12 @@ class ShuffleNetV1(nn.Module):
 
     def __init__(self, groups: int = 3, width_mult: float = 1.0, num_classes: int = 1000) -> None:
         super().__init__()
-        widths = stage_channels(groups, width_mult)
+        stem, *widths = stage_channels(groups, width_mult)
         self.stem = nn.Sequential(
-            ConvNormAct(3, STEM_CHANNELS, 3, stride=2),  # (N, 3, 224, 224) -> (N, 24, 112, 112)
-            nn.MaxPool2d(3, stride=2, padding=1),  # -> (N, 24, 56, 56)
+            ConvNormAct(3, stem, 3, stride=2),  # (N, 3, 224, 224) -> (N, 24s, 112, 112)
+            nn.MaxPool2d(3, stride=2, padding=1),  # -> (N, 24s, 56, 56)
         )
-        stages, in_channels = [], STEM_CHANNELS
+        stages, in_channels = [], stem
         for s, (width, repeats) in enumerate(zip(widths, STAGE_REPEATS, strict=True)):
             units = []
             for j in range(repeats):

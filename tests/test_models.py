@@ -1,0 +1,181 @@
+"""Do the full-size networks have their papers' layer sizes and published cost figures?"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import nn
+
+from convlab.analysis import count_macs, count_params
+from convlab.models import (
+    MODELS,
+    PAPER_FIGURES,
+    googlenet,
+    inception_bn,
+    mobilenet_v1,
+    paper_figures,
+    resnext50_32x4d,
+    shufflenet_v1,
+)
+from convlab.models.shufflenet import stage_channels
+
+IMAGE = (1, 3, 224, 224)
+
+
+@pytest.fixture(scope="module")
+def rows() -> dict[str, dict]:
+    return {row["model"]: row for row in paper_figures()}
+
+
+def _on_meta(build: Callable[[], nn.Module]) -> nn.Module:
+    with torch.device("meta"):
+        return build()
+
+
+def _output_shapes(model: nn.Module, kind: type[nn.Module]) -> list[tuple[int, ...]]:
+    """Output shapes of every ``kind`` module, in call order, for one meta 224×224 image."""
+    shapes: list[tuple[int, ...]] = []
+    hooks = [m.register_forward_hook(lambda _m, _a, out: shapes.append(tuple(out.shape)))
+             for m in model.modules() if type(m) is kind]
+    with torch.no_grad():
+        model.eval()(torch.zeros(IMAGE, device="meta"))
+    for h in hooks:
+        h.remove()
+    return shapes
+
+
+@pytest.mark.parametrize("name", [n for n, f in PAPER_FIGURES.items() if f.within_1pct])
+def test_counts_within_one_percent_of_the_paper(rows: dict, name: str) -> None:
+    row, figure = rows[name], PAPER_FIGURES[name]
+    assert figure.params is not None or figure.macs is not None
+    if figure.params is not None:
+        assert abs(row["params_diff"]) <= 0.01, row
+    if figure.macs is not None:
+        assert abs(row["macs_diff"]) <= 0.01, row
+
+
+def test_shufflenet_conv_macs_round_to_table1(rows: dict) -> None:
+    # Table 1 prints whole MFLOPs: the conv-only counts round to them for every g ...
+    for g, mflops in ((1, 143), (2, 140), (3, 137), (4, 133), (8, 137)):
+        assert round(rows[f"shufflenet_v1_g{g}"]["macs_as_paper"] / 1e6 + 1e-9) == mflops
+    # ... while counting the classifier too would miss g = 2, 4 and 8
+    missed = [g for g in (2, 4, 8) if round(rows[f"shufflenet_v1_g{g}"]["macs"] / 1e6)
+              != round(PAPER_FIGURES[f"shufflenet_v1_g{g}"].macs / 1e6)]
+    assert missed == [2, 4, 8]
+
+
+def test_googlenet_difference_is_table1s_first_layer(rows: dict) -> None:
+    row = rows["googlenet"]
+    assert abs(row["params_diff"]) > 0.01 and abs(row["macs_diff"]) > 0.01
+    model = _on_meta(googlenet)
+    conv1 = model.stem[0][0]
+    assert conv1.weight.numel() == 9408
+    conv1_macs = 9408 * 112 * 112
+    # with Table 1's 34M ops for the first layer, the total lands on its 1.5G
+    assert abs((row["macs"] - conv1_macs + 34e6) / 1.5e9 - 1) < 0.01
+    # with its 2.7K params for the first layer and units of 1,024, on its "6.8M" (6,800K)
+    weights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight"))
+    assert abs(((weights - 9408) / 1024 + 2.7) / 6800 - 1) < 0.01
+
+
+def test_inception_bn_counts(rows: dict) -> None:
+    row = rows["inception_bn"]
+    assert round(row["params"] / 1e5) == 113  # 11.3M, not the 13.6M of the text
+    # "computational cost [up] by about 30%" over GoogLeNet
+    assert 1.2 < row["macs"] / rows["googlenet"]["macs"] < 1.4
+
+
+def test_paper_figures_rows_and_bad_names() -> None:
+    assert set(MODELS) == set(PAPER_FIGURES)
+    (row,) = paper_figures(("mobilenet_v1",), input_size=224)
+    assert row["paper_macs"] == 569e6 and "Howard" in row["source"]
+    with pytest.raises(ValueError, match="PAPER_FIGURES"):
+        paper_figures(("vgg16",))
+
+
+def test_googlenet_module_widths_follow_table1() -> None:
+    from convlab.blocks import InceptionModule
+
+    shapes = _output_shapes(_on_meta(googlenet), InceptionModule)
+    depths = [s[1] for s in shapes]
+    assert depths == [256, 480, 512, 512, 512, 528, 832, 832, 1024]
+    assert [s[2] for s in shapes] == [28, 28, 14, 14, 14, 14, 14, 7, 7]
+
+
+def test_inception_bn_module_widths() -> None:
+    from convlab.blocks import BNInceptionModule
+
+    shapes = _output_shapes(_on_meta(inception_bn), BNInceptionModule)
+    assert [s[1] for s in shapes] == [256, 320, 576, 576, 576, 608, 608, 1056, 1024, 1024]
+    assert [s[2] for s in shapes] == [28, 28, 14, 14, 14, 14, 14, 7, 7, 7]
+
+
+def test_resnext_stage_outputs() -> None:
+    from convlab.blocks import ResNeXtBlock
+
+    model = _on_meta(resnext50_32x4d)
+    shapes = _output_shapes(model, ResNeXtBlock)
+    last_of_stage = [shapes[i] for i in (2, 6, 12, 15)]
+    assert last_of_stage == [(1, 256, 56, 56), (1, 512, 28, 28), (1, 1024, 14, 14),
+                             (1, 2048, 7, 7)]
+    assert [len(s) for s in model.stages] == [3, 4, 6, 3]
+    assert all(b.conv2[0].groups == 32 for stage in model.stages for b in stage)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3, 4, 8])
+def test_shufflenet_stages_follow_table1(groups: int) -> None:
+    from convlab.blocks import ShuffleNetUnit
+
+    model = _on_meta(lambda: shufflenet_v1(groups))
+    shapes = _output_shapes(model, ShuffleNetUnit)
+    _, *widths = stage_channels(groups)
+    assert [s[1] for s in shapes] == [widths[0]] * 4 + [widths[1]] * 8 + [widths[2]] * 4
+    assert [s[2] for s in shapes] == [28] * 4 + [14] * 8 + [7] * 4
+    first = model.stages[0][0].compress[0]
+    assert first.groups == 1 and model.stages[0][1].compress[0].groups == groups
+
+
+def test_shufflenet_width_mult() -> None:
+    assert stage_channels(3, 0.5) == (12, 120, 240, 480)
+    assert stage_channels(8, 1.0) == (24, 384, 768, 1536)
+    with pytest.raises(ValueError, match="groups"):
+        shufflenet_v1(groups=5)
+    with pytest.raises(ValueError, match="width_mult"):
+        shufflenet_v1(width_mult=0)
+
+
+@pytest.mark.parametrize(("alpha", "mmacs", "mparams"),
+                         [(0.75, 325, 2.6), (0.5, 149, 1.3), (0.25, 41, 0.5)])
+def test_mobilenet_width_multipliers_match_table6(alpha: float, mmacs: int,
+                                                   mparams: float) -> None:
+    model = _on_meta(lambda: mobilenet_v1(alpha))
+    assert round(count_macs(model, IMAGE) / 1e6) == mmacs
+    assert round(count_params(model) / 1e6, 1) == mparams
+
+
+def test_mobilenet_last_feature_map() -> None:
+    model = _on_meta(mobilenet_v1)
+    assert tuple(model.features(torch.zeros(IMAGE, device="meta")).shape) == (1, 1024, 7, 7)
+    with pytest.raises(ValueError, match="width_mult"):
+        mobilenet_v1(width_mult=-1)
+
+
+@pytest.mark.parametrize("build", [googlenet, inception_bn, resnext50_32x4d, shufflenet_v1,
+                                   mobilenet_v1])
+def test_num_classes_on_meta(build: Callable[..., nn.Module]) -> None:
+    model = _on_meta(lambda: build(num_classes=7))
+    assert tuple(model.eval()(torch.zeros(2, 3, 224, 224, device="meta")).shape) == (2, 7)
+
+
+@pytest.mark.slow
+def test_real_forward_and_backward() -> None:
+    # small inputs keep this quick; every network runs and trains end to end on real tensors
+    for build in (googlenet, inception_bn, resnext50_32x4d, shufflenet_v1, mobilenet_v1):
+        torch.manual_seed(0)
+        model = build(num_classes=5)
+        out = model(torch.randn(2, 3, 64, 64))
+        assert out.shape == (2, 5) and torch.isfinite(out).all()
+        out.sum().backward()
+        assert all(p.grad is not None for p in model.parameters())
