@@ -179,3 +179,70 @@ def test_real_forward_and_backward() -> None:
         assert out.shape == (2, 5) and torch.isfinite(out).all()
         out.sum().backward()
         assert all(p.grad is not None for p in model.parameters())
+
+
+# -- the digits networks ------------------------------------------------------------------------
+def test_digits_cnn_seeded_weights_and_default_conv() -> None:
+    import convlab.functional
+    from convlab.models.small import DigitsCNN
+
+    a, b, c = DigitsCNN(seed=0), DigitsCNN(seed=0), DigitsCNN(seed=1)
+    assert a.conv is convlab.functional.conv2d
+    for name, value in a.state_arrays().items():
+        assert (value == b.state_arrays()[name]).all()
+        assert not (value == c.state_arrays()[name]).all()
+    assert a.conv1_weight.abs().max() <= 1 / 3  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in 9
+
+
+def test_digits_cnn_calls_the_injected_conv() -> None:
+    import torch.nn.functional as F
+
+    from convlab.models.small import DigitsCNN
+
+    calls = []
+
+    def conv(x, weight, bias, stride, padding):  # noqa: ANN001, ANN202
+        calls.append((tuple(x.shape), tuple(weight.shape), stride, padding))
+        return F.conv2d(x, weight, bias, stride=stride, padding=padding)
+
+    out = DigitsCNN(conv=conv, channels=(4, 6), image_size=16)(torch.zeros(3, 1, 16, 16))
+    assert out.shape == (3, 10)
+    assert calls == [((3, 1, 16, 16), (4, 1, 3, 3), 1, 1), ((3, 4, 8, 8), (6, 4, 3, 3), 1, 1)]
+
+
+def test_state_arrays_round_trip_and_errors() -> None:
+    import numpy as np
+    import torch.nn.functional as F
+
+    from convlab.models.small import DigitsAutoencoder, DigitsCNN
+
+    src, dst = DigitsCNN(conv=F.conv2d, seed=3), DigitsCNN(conv=F.conv2d, seed=4)
+    arrays = src.state_arrays()
+    assert all(isinstance(v, np.ndarray) and v.dtype == np.float32 for v in arrays.values())
+    dst.load_arrays(arrays)
+    x = torch.rand(2, 1, 8, 8)
+    torch.testing.assert_close(dst(x), src(x))
+    with pytest.raises(ValueError, match="missing"):
+        dst.load_arrays({k: v for k, v in arrays.items() if k != "fc_bias"})
+    with pytest.raises(ValueError, match="shape"):
+        dst.load_arrays({**arrays, "fc_bias": np.zeros(3)})
+    with pytest.raises(ValueError, match="finite"):
+        dst.load_arrays({**arrays, "fc_bias": np.full(10, np.nan)})
+    ae = DigitsAutoencoder(conv_transpose=F.conv_transpose2d, conv=F.conv2d, image_size=16)
+    assert ae(torch.rand(2, 1, 16, 16)).shape == (2, 1, 16, 16)
+    assert ae.state_arrays()["dec1_weight"].shape == (32, 16, 3, 3)  # (C_in, C_out, k, k)
+
+
+def test_digits_networks_bad_args() -> None:
+    from convlab.models.small import DigitsAutoencoder, DigitsCNN
+
+    with pytest.raises(ValueError, match="image_size"):
+        DigitsCNN(image_size=10)
+    with pytest.raises(ValueError, match="channels"):
+        DigitsCNN(channels=(8,))
+    with pytest.raises(TypeError, match="conv"):
+        DigitsCNN(conv="conv2d")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"x must be \(N, 1, 8, 8\)"):
+        DigitsCNN()(torch.zeros(1, 1, 16, 16))
+    with pytest.raises(TypeError, match="conv_transpose"):
+        DigitsAutoencoder(conv_transpose=3)  # type: ignore[arg-type]
