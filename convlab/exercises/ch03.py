@@ -46,8 +46,6 @@ JACOBIAN_APIS: tuple[str, ...] = (
     "torch.autograd.functional.jacobian",
     "torch.func.jacrev",
     "torch.func.jacfwd",
-    "torch.nn.functional.unfold",
-    "torch.nn.Unfold.forward",
 )
 
 
@@ -495,17 +493,21 @@ TRAIN_DECODER = DecoderTrainingExercise(
     make_cases=lambda rng: [Case(kwargs={"seed": int(rng.integers(0, 2**31 - 1))},
                                  label="DigitsAutoencoder on the digits")],
     reference=lambda case: (),
-    # the encoder runs convlab.functional.conv2d, so only the torch convolutions are forbidden
-    forbidden=TRANSPOSED_APIS + ANY_CONV_APIS[:2] + ("torch.convolution", "torch._convolution"),
+    # Only the transposed convolutions: the grader scans every answer cell before this check,
+    # and exercise 4 (zero_insert_conv) calls F.conv2d by design.
+    forbidden=TRANSPOSED_APIS + ("torch.convolution", "torch._convolution"),
     timeout_s=300.0,
     title="training check",
 )
 
 
+#: In notebook order. Exercise 4 (zero insertion) uses F.conv2d by design, so it comes after
+#: the exercises that forbid it: the grader's static scan reads every answer cell up to the
+#: exercise being graded.
 EXERCISES: tuple[Exercise, ...] = (
     CONV_TRANSPOSE2D_SCATTER,
-    ZERO_INSERT_CONV,
     CONV_MATRIX,
     OVERLAP_COUNT,
+    ZERO_INSERT_CONV,
     TRAIN_DECODER,
 )
