@@ -288,3 +288,16 @@ def test_rejects_non_tensors() -> None:
         conv2d([[1.0]], W)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="bias must be a torch.Tensor or None"):
         conv2d(X, W, bias=[0.0] * 6, groups=2)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("multiplier", [1, 3])
+def test_depthwise_path_matches_pytorch(multiplier: int) -> None:
+    # one input channel per group takes the tap-by-tap path instead of the batched product
+    gen = torch.Generator().manual_seed(10)
+    x = torch.randn(2, 5, 7, 6, generator=gen, dtype=torch.float64)
+    w = torch.randn(5 * multiplier, 1, 3, 2, generator=gen, dtype=torch.float64)
+    b = torch.randn(5 * multiplier, generator=gen, dtype=torch.float64)
+    kwargs = dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=5)
+    for a, c in zip(_grads(conv2d, x, w, b, kwargs), _grads(F.conv2d, x, w, b, kwargs),
+                    strict=True):
+        torch.testing.assert_close(a, c, **TOL[torch.float64])

@@ -225,3 +225,16 @@ def test_rejects_what_pytorch_rejects(args: tuple, kwargs: dict, exc, match: str
     assert str(info.value).startswith("conv_transpose2d:")
     with pytest.raises(exc, match=match):
         conv_transpose2d_naive(*args, **kwargs)
+
+
+@pytest.mark.parametrize("in_per_group", [1, 3])
+def test_one_output_channel_per_group_matches_pytorch(in_per_group: int) -> None:
+    # one output channel per group takes the tap-by-tap path instead of the batched product
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 4 * in_per_group, 4, 5, generator=gen, dtype=torch.float64)
+    w = torch.randn(4 * in_per_group, 1, 3, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(4, generator=gen, dtype=torch.float64)
+    kwargs = dict(stride=2, padding=1, output_padding=1, groups=4, dilation=1)
+    ours = _grads(conv_transpose2d, x, w, b, kwargs)
+    for a, c in zip(ours, _grads(F.conv_transpose2d, x, w, b, kwargs), strict=True):
+        torch.testing.assert_close(a, c, **TOL[torch.float64])

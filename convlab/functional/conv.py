@@ -84,8 +84,8 @@ def conv2d_naive(
 class _Conv2d(torch.autograd.Function):
     """im2col convolution with a hand-written backward (no autograd through ``as_strided``).
 
-    The columns are not kept: the backward pass rebuilds them block by block, so a layer costs
-    the memory of its input, not ``kH·kW`` times it.
+    The columns are not kept: the backward pass rebuilds them block by block from the padded
+    input, so a layer costs the memory of its input, not ``kH·kW`` times it.
     """
 
     @staticmethod
@@ -103,8 +103,8 @@ class _Conv2d(torch.autograd.Function):
         out = y.view(n, c_out, *geo.out)  # (N, C_out, H_out, W_out)
         if bias is not None:
             out += bias[:, None, None]
-        ctx.geo, ctx.has_bias = geo, bias is not None
-        ctx.save_for_backward(x, weight)
+        ctx.geo, ctx.has_bias, ctx.x_size = geo, bias is not None, tuple(x.shape[2:])
+        ctx.save_for_backward(xp, weight)  # the padded input: xp is x itself without padding
         return out
 
     @staticmethod
@@ -112,18 +112,17 @@ class _Conv2d(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: torch.autograd.function.FunctionCtx, grad_out: torch.Tensor
     ) -> tuple[torch.Tensor | None, ...]:
-        x, weight = ctx.saved_tensors
+        xp, weight = ctx.saved_tensors
         geo: Geometry = ctx.geo
-        n, c_out, g = x.shape[0], weight.shape[0], geo.groups
+        n, c_out, g = xp.shape[0], weight.shape[0], geo.groups
         dy = grad_out.contiguous().view(n, g, c_out // g, -1)  # (N, G, O, L)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             w = weight.reshape(g, c_out // g, -1)  # (G, O, K)
-            size = (x.shape[2] + geo.pad[0] + geo.pad[1], x.shape[3] + geo.pad[2] + geo.pad[3])
+            size = tuple(xp.shape[2:])
             dxp = scatter(dy, w, size, geo.kernel, geo.stride, geo.dilation, geo.out)
-            grad_x = crop2d(dxp, geo.pad, tuple(x.shape[2:]))  # (N, C_in, H, W)
+            grad_x = crop2d(dxp, geo.pad, ctx.x_size)  # (N, C_in, H_p, W_p) -> (N, C_in, H, W)
         if ctx.needs_input_grad[1]:
-            xp = pad2d(x, geo.pad)
             dw = correlate_weight_grad(dy, xp, geo.kernel, geo.stride, geo.dilation, geo.out)
             grad_w = dw.view(weight.shape)  # (G, O, K) -> (C_out, C_in/G, kH, kW)
         if ctx.has_bias and ctx.needs_input_grad[2]:

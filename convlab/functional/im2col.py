@@ -117,6 +117,8 @@ def correlate(
     """
     n, c = xp.shape[:2]
     g, o, k = w.shape
+    if c == g:
+        return _correlate_by_tap(xp, w, kernel, stride, dilation, out)
     length = out[0] * out[1]
     y = xp.new_empty(n, g, o, length)
     for block in sample_blocks(n, c * kernel[0] * kernel[1] * length * xp.element_size()):
@@ -140,6 +142,8 @@ def scatter(
     n, g = y.shape[:2]
     k = w.shape[2]
     c = g * k // (kernel[0] * kernel[1])
+    if c == g:
+        return _scatter_by_tap(y, w, size, kernel, stride, dilation, out)
     x = y.new_empty(n, c, size[0], size[1])
     wt = w.transpose(1, 2)  # (G, K, O)
     for block in sample_blocks(n, g * k * out[0] * out[1] * y.element_size()):
@@ -158,9 +162,65 @@ def correlate_weight_grad(
     """
     n, c = xp.shape[:2]
     g, o, length = y.shape[1], y.shape[2], y.shape[3]
+    if c == g:
+        return _weight_grad_by_tap(y, xp, kernel, stride, dilation, out)
     k = c // g * kernel[0] * kernel[1]
     grad = y.new_zeros(g, o, k)
     for block in sample_blocks(n, c * kernel[0] * kernel[1] * length * xp.element_size()):
         cols = im2col(xp[block], kernel, stride, dilation, out).reshape(-1, g, k, length)
         grad += torch.matmul(y[block], cols.transpose(2, 3)).sum(0)  # (b, G, O, K) -> (G, O, K)
     return grad
+
+
+# One input channel per group (depthwise): each group's matrix product is a dot product of
+# length kH·kW per output pixel, and a batched product of thousands of 1×k² matrices is slow.
+# The same sums are accumulated tap by tap over the im2col view instead, with no copy of it.
+
+
+def _taps(kernel: Pair) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
+
+
+def _correlate_by_tap(
+    xp: torch.Tensor, w: torch.Tensor, kernel: Pair, stride: Pair, dilation: Pair, out: Pair
+) -> torch.Tensor:
+    """:func:`correlate` for C = G: ``y[n, g, o] = Σ_ij w[g, o, ij] · cols[n, g, i, j]``."""
+    n, g = xp.shape[:2]
+    o = w.shape[1]
+    cols = im2col(xp, kernel, stride, dilation, out)  # (N, G, kH, kW, Ho, Wo), a view
+    w = w.view(g, o, kernel[0], kernel[1], 1, 1)
+    y = xp.new_zeros(n, g, o, out[0], out[1])
+    for i, j in _taps(kernel):
+        y.addcmul_(cols[:, :, None, i, j], w[:, :, i, j])  # (N, G, 1, Ho, Wo) · (G, O, 1, 1)
+    return y.view(n, g, o, -1)  # (N, G, O, L)
+
+
+def _scatter_by_tap(
+    y: torch.Tensor, w: torch.Tensor, size: Pair, kernel: Pair, stride: Pair, dilation: Pair,
+    out: Pair,
+) -> torch.Tensor:
+    """:func:`scatter` for C = G: tap ``ij`` adds ``Σ_o w[g, o, ij] · y[n, g, o]`` to its slice."""
+    n, g, o = y.shape[:3]
+    y = y.view(n, g, o, out[0], out[1])
+    w = w.view(g, o, kernel[0], kernel[1], 1, 1)
+    x = y.new_zeros(n, g, size[0], size[1])
+    window = im2col(x, kernel, stride, dilation, out)  # a writable view of x: (N, G, kH, kW, ..)
+    for i, j in _taps(kernel):
+        if o == 1:
+            window[:, :, i, j].addcmul_(y[:, :, 0], w[:, 0, i, j])
+        else:
+            window[:, :, i, j] += (y * w[:, :, i, j]).sum(2)  # Σ_o: (N, G, Ho, Wo)
+    return x
+
+
+def _weight_grad_by_tap(
+    y: torch.Tensor, xp: torch.Tensor, kernel: Pair, stride: Pair, dilation: Pair, out: Pair
+) -> torch.Tensor:
+    """:func:`correlate_weight_grad` for C = G: ``Σ_{n,h,w} y[n, g, o] · cols[n, g, i, j]``."""
+    n, g, o = y.shape[:3]
+    cols = im2col(xp, kernel, stride, dilation, out)  # (N, G, kH, kW, Ho, Wo), a view
+    y = y.view(n, g, o, out[0], out[1])
+    grad = y.new_empty(g, o, kernel[0], kernel[1])
+    for i, j in _taps(kernel):
+        grad[:, :, i, j] = (y * cols[:, :, None, i, j]).sum(dim=(0, 3, 4))  # (G, O)
+    return grad.view(g, o, -1)
