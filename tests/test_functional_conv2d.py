@@ -301,3 +301,13 @@ def test_depthwise_path_matches_pytorch(multiplier: int) -> None:
     for a, c in zip(_grads(conv2d, x, w, b, kwargs), _grads(F.conv2d, x, w, b, kwargs),
                     strict=True):
         torch.testing.assert_close(a, c, **TOL[torch.float64])
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_empty_batch_like_pytorch(groups: int) -> None:
+    x = torch.randn(0, 4, 5, 5, requires_grad=True)
+    w = torch.randn(8, 4 // groups, 3, 3, requires_grad=True)
+    out = conv2d(x, w, padding=1, groups=groups)
+    assert out.shape == F.conv2d(x, w, padding=1, groups=groups).shape == (0, 8, 5, 5)
+    out.sum().backward()
+    assert torch.equal(w.grad, torch.zeros_like(w))

@@ -115,7 +115,8 @@ class _Conv2d(torch.autograd.Function):
         xp, weight = ctx.saved_tensors
         geo: Geometry = ctx.geo
         n, c_out, g = xp.shape[0], weight.shape[0], geo.groups
-        dy = grad_out.contiguous().view(n, g, c_out // g, -1)  # (N, G, O, L)
+        length = geo.out[0] * geo.out[1]
+        dy = grad_out.contiguous().view(n, g, c_out // g, length)  # (N, G, O, L)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             w = weight.reshape(g, c_out // g, -1)  # (G, O, K)
