@@ -3,6 +3,10 @@
 ``python -m autograder grade PATH --out results.json [--source notebooks/]
 [--secret-file F] [--student ID] [--insecure] [--device cpu|cuda] [limits...]``
 
+``grade-batch SUBMISSIONS --out DIR [--workers N]`` (:mod:`.batch`), ``gradescope-bundle
+--out autograder.zip`` and ``gradescope-run`` (:mod:`.gradescope`), ``nbgrader-import
+RESULTS... --course DIR --assignment ch01`` (:mod:`.gradebook`).
+
 Exit status: 0 when grading completed (whatever the score); 2 when the submission cannot be
 graded (missing, not a notebook, no known chapter) or an argument is wrong; 3 when no sandbox
 is available and ``--insecure`` was not given. On any error no results file is written.
@@ -39,13 +43,44 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grade", help="grade one notebook or a folder of notebooks")
     g.add_argument("path", type=Path, help="a submitted notebook, or a folder of them")
     g.add_argument("--out", type=Path, required=True, help="results file (Gradescope schema)")
+    g.add_argument("--student", default="anonymous", help="student id; seeds the hidden inputs")
+    _grading_options(g)
+    b = sub.add_parser("grade-batch", help="grade a folder of submissions, one per student")
+    b.add_argument("path", type=Path, help="notebooks or zips named after the students, a "
+                   "folder per student, or an nbgrader course's submitted/ folder")
+    b.add_argument("--out", type=Path, required=True,
+                   help="folder for <student>.json and scores.csv")
+    b.add_argument("--workers", type=_positive(int), default=1,
+                   help="students graded at once (default 1)")
+    _grading_options(b)
+    z = sub.add_parser("gradescope-bundle", help="write Gradescope's autograder zip")
+    z.add_argument("--out", type=Path, required=True, help="the zip to write")
+    z.add_argument("--source", type=Path, default=None, help="instructor source notebooks")
+    z.add_argument("--secret-file", type=Path, default=None, help="course secret")
+    z.add_argument("--chapters", default=None,
+                   help="comma-separated chapter ids (default: all with a source notebook)")
+    z.add_argument("--insecure", action="store_true",
+                   help="grade without bubblewrap inside Gradescope's container")
+    z.add_argument("--visibility", choices=VISIBILITIES, default="visible")
+    r = sub.add_parser("gradescope-run", help="grade inside Gradescope (run_autograder)")
+    r.add_argument("--root", type=Path, default=None,
+                   help="Gradescope's folder (default: $GRADESCOPE_ROOT, else /autograder)")
+    n = sub.add_parser("nbgrader-import",
+                       help="write results files into an nbgrader course's gradebook")
+    n.add_argument("results", type=Path, nargs="+", help="results files (grade, grade-batch)")
+    n.add_argument("--course", type=Path, default=Path("."),
+                   help="nbgrader course folder holding gradebook.db (default: .)")
+    n.add_argument("--assignment", required=True, help="nbgrader assignment name")
+    return parser
+
+
+def _grading_options(g: argparse.ArgumentParser) -> None:
     g.add_argument("--source", type=Path, default=None,
                    help="instructor source notebooks (default: $CONVLAB_SOURCE, else the "
                         "repository's notebooks/)")
     g.add_argument("--secret-file", type=Path, default=None,
                    help="course secret (default: $CONVLAB_COURSE_SECRET, else "
                         "~/.config/convlab/course-secret, created once)")
-    g.add_argument("--student", default="anonymous", help="student id; seeds the hidden inputs")
     g.add_argument("--insecure", action="store_true",
                    help="run workers without bubblewrap (resource limits only)")
     g.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -67,7 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"stdout/stderr bytes kept (default {d.output_bytes})")
     lim.add_argument("--threads", type=_positive(int), default=d.threads,
                      help=f"threads per worker (default {d.threads})")
-    return parser
 
 
 def _error(message: str, code: int) -> int:
@@ -75,10 +109,14 @@ def _error(message: str, code: int) -> int:
     return code
 
 
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(wall_s=args.wall, startup_s=args.startup, memory_mb=args.memory_mb,
+                  cpu_s=args.cpu_s, file_size_mb=args.file_size_mb,
+                  output_bytes=args.output_bytes, threads=args.threads)
+
+
 def grade(args: argparse.Namespace) -> int:
-    limits = Limits(wall_s=args.wall, startup_s=args.startup, memory_mb=args.memory_mb,
-                    cpu_s=args.cpu_s, file_size_mb=args.file_size_mb,
-                    output_bytes=args.output_bytes, threads=args.threads)
+    limits = _limits(args)
     if not args.out.parent.resolve().is_dir():
         return _error(f"--out: folder {args.out.parent} does not exist", EXIT_INPUT)
     try:
@@ -96,8 +134,76 @@ def grade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def grade_batch(args: argparse.Namespace) -> int:
+    from .batch import grade_batch as run_batch
+
+    limits = _limits(args)
+    try:
+        secret = load_secret(args.secret_file)
+        source = args.source or default_source_dir()
+
+        def make_grader(student: str) -> Grader:
+            return Grader(source_dir=source, secret=secret, student=student, limits=limits,
+                          insecure=args.insecure, device=args.device,
+                          visibility=args.visibility)
+
+        make_grader("anonymous")  # a missing sandbox stops the batch before it starts
+        report = run_batch(args.path, args.out, make_grader, workers=args.workers,
+                           progress=sys.stderr.isatty())
+    except SandboxUnavailable as exc:
+        return _error(str(exc), EXIT_NO_SANDBOX)
+    except (ValueError, OSError) as exc:
+        return _error(str(exc), EXIT_INPUT)
+    print(f"graded {len(report.graded)}, could not grade {len(report.failed)}, unchanged "
+          f"{len(report.skipped)} -> {args.out / 'scores.csv'}")
+    return EXIT_OK
+
+
+def gradescope_bundle(args: argparse.Namespace) -> int:
+    from .gradescope import build_bundle
+
+    try:
+        chapters = args.chapters.split(",") if args.chapters else None
+        out = build_bundle(args.out, source_dir=args.source or default_source_dir(),
+                           secret=load_secret(args.secret_file), chapters=chapters,
+                           insecure=args.insecure, visibility=args.visibility)
+    except (ValueError, OSError) as exc:
+        return _error(str(exc), EXIT_INPUT)
+    print(f"-> {out}")
+    return EXIT_OK
+
+
+def gradescope_run(args: argparse.Namespace) -> int:
+    import os
+
+    from .gradescope import run
+
+    root = args.root or Path(os.environ.get("GRADESCOPE_ROOT", "/autograder"))
+    data = run(root)
+    print(data["output"])
+    return EXIT_OK
+
+
+def nbgrader_import(args: argparse.Namespace) -> int:
+    import json
+
+    from .gradebook import GradebookError, import_results
+
+    for path in args.results:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            written = import_results(args.course, args.assignment, data)
+        except (GradebookError, ValueError, OSError) as exc:
+            return _error(f"{path}: {exc}", EXIT_INPUT)
+        print(f"{path}: {sum(written.values()):g} points in {len(written)} grade cells")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "grade":
-        return grade(args)
+    commands = {"grade": grade, "grade-batch": grade_batch,
+                "gradescope-bundle": gradescope_bundle, "gradescope-run": gradescope_run,
+                "nbgrader-import": nbgrader_import}
+    if args.command in commands:
+        return commands[args.command](args)
     return _error(f"unknown command {args.command!r}", EXIT_INPUT)
