@@ -214,7 +214,7 @@ ZERO_INSERT_CONV = Exercise(
             "channel-axes-not-swapped",
             "the weight's channel axes were not swapped: conv2d wants (C_out, C_in, kH, kW), "
             "a transposed weight is (C_in, C_out, kH, kW); transpose axes 0 and 1",
-            lambda c: _zero_insert_ref(c, w=_flipped(_square_channels(c.args[1]))),
+            lambda c: _zero_insert_ref(c, w=_square_channels(c.args[1])),
         ),
         Diagnosis(
             "s-zeros-inserted",
