@@ -150,7 +150,9 @@ def digits_loaders(
     The training loader shuffles with a :class:`torch.Generator` seeded by ``seed`` (and draws
     the translations from a second generator seeded by ``seed + 1``), runs in the main process
     (``num_workers=0``), and so yields the same batches in the same order for the same
-    arguments. The test loader neither shuffles nor translates.
+    arguments. As with any PyTorch loader, the generators advance from one pass to the next,
+    so a run that must repeat another builds its own loaders. The test loader neither
+    shuffles nor translates.
 
     Args:
         batch_size: training batch size (the last batch of an epoch may be smaller).

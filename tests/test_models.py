@@ -172,13 +172,18 @@ def test_num_classes_on_meta(build: Callable[..., nn.Module]) -> None:
 @pytest.mark.slow
 def test_real_forward_and_backward() -> None:
     # small inputs keep this quick; every network runs and trains end to end on real tensors
-    for build in (googlenet, inception_bn, resnext50_32x4d, shufflenet_v1, mobilenet_v1):
-        torch.manual_seed(0)
-        model = build(num_classes=5)
-        out = model(torch.randn(2, 3, 64, 64))
-        assert out.shape == (2, 5) and torch.isfinite(out).all()
-        out.sum().backward()
-        assert all(p.grad is not None for p in model.parameters())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for build in (googlenet, inception_bn, resnext50_32x4d, shufflenet_v1, mobilenet_v1):
+            torch.manual_seed(0)
+            model = build(num_classes=5)
+            out = model(torch.randn(2, 3, 32, 32))
+            assert out.shape == (2, 5) and torch.isfinite(out).all()
+            out.sum().backward()
+            assert all(p.grad is not None for p in model.parameters())
+    finally:
+        torch.set_num_threads(threads)
 
 
 # -- the digits networks ------------------------------------------------------------------------

@@ -24,24 +24,24 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def _run(conv, steps: int, seed: int = 0) -> History:  # noqa: ANN001
+def _run(conv, steps: int, seed: int = 0, eval_every: int | None = None) -> History:  # noqa: ANN001
     train, test = digits_loaders(batch_size=64, seed=seed)
     return fit(DigitsCNN(conv=conv, seed=seed), train, test, steps=steps, lr=0.05,
-               device="cpu", seed=seed, progress=False)
+               eval_every=eval_every, device="cpu", seed=seed, progress=False)
 
 
 def test_fit_is_reproducible() -> None:
-    a, b = _run(F.conv2d, 40), _run(F.conv2d, 40)
-    assert a.train_loss == b.train_loss and len(a.train_loss) == 40
-    assert a.eval_accuracy == b.eval_accuracy
-    c = _run(F.conv2d, 40, seed=1)
+    a, b = _run(F.conv2d, 30, eval_every=15), _run(F.conv2d, 30, eval_every=15)
+    assert a.train_loss == b.train_loss and len(a.train_loss) == 30
+    assert a.eval_steps == [15, 30] and a.eval_accuracy == b.eval_accuracy
+    c = _run(F.conv2d, 30, seed=1, eval_every=15)
     assert c.train_loss != a.train_loss
 
 
 def test_reference_conv_tracks_torch_conv() -> None:
     from convlab.functional import conv2d
 
-    torch_run, ours = _run(F.conv2d, 60), _run(conv2d, 60)
+    torch_run, ours = _run(F.conv2d, 60, eval_every=60), _run(conv2d, 60, eval_every=60)
     np.testing.assert_allclose(ours.train_loss, torch_run.train_loss, rtol=1e-4, atol=1e-5)
 
 
