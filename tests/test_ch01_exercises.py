@@ -8,12 +8,12 @@ mistakes are planted in them by small textual edits; the student stub is nbgrade
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -33,25 +33,26 @@ _SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION
 SEEDS = (PUBLIC_SEED, derive_seed(b"another course", "student-1", "ch01"), 7)
 
 
-# -- reading the notebook ------------------------------------------------------------------
-def notebook() -> nbformat.NotebookNode:
-    return nbformat.read(NOTEBOOK, as_version=4)
+# -- reading the notebook (plain JSON: these tests also run where no Jupyter is installed) ---
+def code_cells() -> list[dict]:
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    return [{**c, "source": "".join(c["source"]) if isinstance(c["source"], list) else c["source"]}
+            for c in cells if c["cell_type"] == "code"]
 
 
 def grade_id(cell: Any) -> str:
-    return cell.metadata.get("nbgrader", {}).get("grade_id", "")
+    return cell["metadata"].get("nbgrader", {}).get("grade_id", "")
 
 
 def setup_source() -> str:
     """The setup cells' code, joined."""
-    return "\n".join(c.source for c in notebook().cells
-                     if c.cell_type == "code" and grade_id(c).startswith("setup_"))
+    return "\n".join(c["source"] for c in code_cells() if grade_id(c).startswith("setup_"))
 
 
 def answer_source(entry: str) -> str:
     """The instructor solution of answer cell ``<entry>_answer``."""
-    (cell,) = [c for c in notebook().cells if grade_id(c) == f"{entry}_answer"]
-    return cell.source
+    (cell,) = [c for c in code_cells() if grade_id(c) == f"{entry}_answer"]
+    return cell["source"]
 
 
 def stub(source: str) -> str:
@@ -416,6 +417,13 @@ def test_a_wrong_convolution_trains_off_the_reference_curve():
     verdict = run_exercise(SHORT, flipped, PUBLIC_SEED)
     assert not verdict.passed
     assert "training-curve" in verdict.flags or "training-accuracy" in verdict.flags
+
+
+@pytest.mark.gpu
+def test_the_training_check_runs_its_long_version_on_the_gpu():
+    verdict = run_exercise(TRAIN_DIGITS_CNN, build("conv2d_im2col"), PUBLIC_SEED)
+    assert verdict.passed, verdict.message
+    assert f"trained {TRAIN_DIGITS_CNN.steps_gpu} steps" in verdict.message
 
 
 @pytest.mark.slow

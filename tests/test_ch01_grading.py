@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_ch01_exercises import LOOP_BUGS, NOTEBOOK, grade_id, notebook
-from test_ch01_notebook import generate_student_edition
+from test_ch01_exercises import LOOP_BUGS, NOTEBOOK, grade_id
+from test_ch01_notebook import generate_student_edition, notebook
 
 from autograder import notebook as program
 from autograder import scan

@@ -11,13 +11,17 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_ch01_exercises import NOTEBOOK, grade_id, notebook
+from test_ch01_exercises import NOTEBOOK, grade_id
 
 from convlab.exercises import chapter
 from convlab.exercises.ch01 import EXERCISES, TRAIN_DIGITS_CNN
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
+
+
+def notebook() -> nbformat.NotebookNode:
+    return nbformat.read(NOTEBOOK, as_version=4)
 
 
 def nbgrader_meta(cell) -> dict:
