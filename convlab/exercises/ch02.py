@@ -13,11 +13,17 @@ Conventions shared by the declarations below (and stated in the notebook):
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+
+from convlab.models.small import SmallNet
 
 from .spec import Attempt, Case, Diagnosis, Exercise, Outputs, Verdict
 
@@ -82,6 +88,7 @@ def _group_conv_cases(rng: np.random.Generator) -> list[Case]:
     ]
     cases = []
     for n, cin, cout, h, w, g, k, s, p, has_bias in specs:
+        h, w = h + int(rng.integers(0, 3)), w + int(rng.integers(0, 3))  # sizes vary by seed
         x = rng.standard_normal((n, cin, h, w)).astype(np.float32)
         wt = rng.standard_normal((cout, cin // g, k, k)).astype(np.float32)
         b = rng.standard_normal(cout).astype(np.float32) if has_bias else None
@@ -184,6 +191,19 @@ def resnext_form_a(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
     return out
 
 
+def resnext_form_b(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
+                   W3: torch.Tensor) -> torch.Tensor:
+    """ResNeXt's form (b), early concatenation: the C branches' first two layers, their
+    outputs concatenated, then one dense 1×1.
+
+    Shape:
+        - w1: ``(C, d, C_in, 1, 1)``; w2: ``(C, d, d, 3, 3)``; W3: ``(C_out, C·d, 1, 1)``
+    """
+    hs = [torch.relu(_gconv(torch.relu(_gconv(x, w1[i], None, 1)), w2[i], None, 1, padding=1))
+          for i in range(w1.shape[0])]  # C tensors (N, d, H, W)
+    return _gconv(torch.cat(hs, dim=1), W3, None, 1)  # (N, C·d, H, W) -> (N, C_out, H, W)
+
+
 def resnext_form_c(x: torch.Tensor, W1: torch.Tensor, W2: torch.Tensor,
                    W3: torch.Tensor, cardinality: int) -> torch.Tensor:
     """ResNeXt's form (c): dense 1×1 → grouped 3×3 (``groups=C``) → dense 1×1.
@@ -223,6 +243,7 @@ def _resnext_w2_dense(case: Case) -> Outputs:
     return (W1, dense, W3)
 
 
+@dataclasses.dataclass(frozen=True)
 class WeightMappingExercise(Exercise):
     """An exercise whose answer is a set of weights, judged by what they compute.
 
@@ -249,7 +270,7 @@ class WeightMappingExercise(Exercise):
             problem = compare_outputs(got, expected, rtol=np.inf, atol=np.inf)  # shapes, dtypes
             if problem is not None:
                 return Verdict(False, f"{where}: {problem}")
-            ref_out = _resnext_probe(case, expected)
+            ref_out = _resnext_probe(case, None)
             got_out = _resnext_probe(case, got)
             problem = compare_outputs((got_out,), (ref_out,), rtol=self.rtol, atol=self.atol)
             if problem is not None:
@@ -258,14 +279,17 @@ class WeightMappingExercise(Exercise):
         return Verdict(True, f"all {len(cases)} cases: form (c) equals form (a)")
 
 
-def _resnext_probe(case: Case, weights: Outputs) -> np.ndarray:
-    """Form (c) with ``weights`` on a probe input drawn from the case's own weights."""
+def _resnext_probe(case: Case, weights: Outputs | None) -> np.ndarray:
+    """Form (c) with ``weights`` (form (a) with the case's branches when ``None``) on a probe
+    input drawn from the case's own weights."""
     w1 = case.args[0]
     card, _, cin = w1.shape[:3]
     seed = int.from_bytes(hashlib.sha256(w1.tobytes()).digest()[:8], "big")
-    x = np.random.default_rng(seed).standard_normal((2, cin, 6, 5))
+    x = _t(np.random.default_rng(seed).standard_normal((2, cin, 6, 5)))
+    if weights is None:
+        return resnext_form_a(x, *(_t(w) for w in case.args)).numpy()
     W1, W2, W3 = (_t(w) for w in weights)
-    return resnext_form_c(_t(x), W1, W2, W3, card).numpy()
+    return resnext_form_c(x, W1, W2, W3, card).numpy()
 
 
 RESNEXT_MAPPING = WeightMappingExercise(
@@ -300,7 +324,8 @@ RESNEXT_MAPPING = WeightMappingExercise(
 def _shuffle_cases(rng: np.random.Generator) -> list[Case]:
     specs = [(2, 12, 3, 4, 3), (1, 8, 2, 3, 3), (2, 15, 5, 2, 4), (1, 6, 3, 5, 5)]
     return [
-        Case((rng.standard_normal((n, c, h, w)).astype(np.float32), g), {},
+        Case((rng.standard_normal((n, c, h + int(rng.integers(0, 3)), w)).astype(np.float32), g),
+             {},
              label=f"C={c}, groups={g}")
         for n, c, g, h, w in specs  # C/g ≠ g in every case, so the two transposes differ
     ]
@@ -340,10 +365,18 @@ CHANNEL_SHUFFLE = Exercise(
 
 
 # -- 4. the ShuffleNet unit -------------------------------------------------------------------
-def shufflenet_unit_reference(x: torch.Tensor, params: Sequence[torch.Tensor], groups: int,
-                              stride: int, *, shuffle: bool = True, shuffle_groups: int | None = None,
-                              shortcut: bool = True, relu_after_dw: bool = False,
-                              concat_branch_first: bool = False) -> torch.Tensor:
+def shufflenet_unit_reference(
+    x: torch.Tensor,
+    params: Sequence[torch.Tensor],
+    groups: int,
+    stride: int,
+    *,
+    shuffle: bool = True,
+    shuffle_groups: int | None = None,
+    shortcut: bool = True,
+    relu_after_dw: bool = False,
+    concat_branch_first: bool = False,
+) -> torch.Tensor:
     """The ShuffleNet unit (Zhang et al., 2018, Fig. 2b/2c) with batch norm folded into biases.
 
     Branch: 1×1 group conv (``w1, b1``, ``groups``) → ReLU → channel shuffle (``groups``) →
@@ -395,6 +428,7 @@ def _unit_cases(rng: np.random.Generator) -> list[Case]:
     ]
     cases = []
     for n, cin, cout, mid, g, s, h, w in specs:
+        h, w = h + int(rng.integers(0, 3)), w + int(rng.integers(0, 3))  # odd and even sizes
         x = rng.standard_normal((n, cin, h, w)).astype(np.float32)
         params = unit_params(rng, cin, cout, mid, g, s)
         cases.append(Case((x, params, g, s), {},
@@ -460,4 +494,175 @@ SHUFFLENET_UNIT = Exercise(
         ),
     ),
     title="the ShuffleNet unit",
+)
+
+
+# -- 5. the training check ------------------------------------------------------------------
+UnitFn = Callable[..., torch.Tensor]
+
+
+class ShuffleDigitsNet(SmallNet):
+    """A small ShuffleNet for the 8×8 digits whose two units call an injected function.
+
+    ``conv3×3(1→C) → ReLU → unit(stride 2, C→2C) → unit(stride 1, 2C→2C) → flatten →
+    linear(2C·4·4 → 10)``, each unit ``unit(x, (w1, b1, w2, b2, w3, b3), groups, stride)`` with
+    ``C/2`` bottleneck channels (default :func:`shufflenet_unit_reference`). Weights are drawn
+    from ``seed`` (He-scaled normal; :func:`unit_params` for the units).
+
+    Shape:
+        - Input: ``(N, 1, 8, 8)``; output: ``(N, 10)`` logits
+    """
+
+    def __init__(self, unit: UnitFn | None = None, channels: int = 12, groups: int = 3,
+                 seed: int = 0) -> None:
+        super().__init__()
+        if channels % (2 * groups):
+            raise ValueError(f"channels ({channels}) must be divisible by 2·groups ({2 * groups})")
+        rng = np.random.default_rng(seed)
+        self.unit = shufflenet_unit_reference if unit is None else unit
+        self.groups = groups
+        c, mid = channels, channels // 2
+
+        def param(a: np.ndarray) -> nn.Parameter:
+            return nn.Parameter(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)))
+
+        self.stem_w = param(rng.standard_normal((c, 1, 3, 3)) * np.sqrt(2 / 9))
+        self.stem_b = param(np.zeros(c))
+        self.unit1 = nn.ParameterList(param(p) for p in unit_params(rng, c, 2 * c, mid, groups, 2))
+        self.unit2 = nn.ParameterList(
+            param(p) for p in unit_params(rng, 2 * c, 2 * c, mid, groups, 1))
+        self.fc_w = param(rng.standard_normal((10, 32 * c)) / np.sqrt(32 * c))
+        self.fc_b = param(np.zeros(10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(_gconv(x, self.stem_w, self.stem_b, 1, 1, 1))  # (N, C, 8, 8)
+        h = self.unit(h, tuple(self.unit1), self.groups, 2)  # (N, 2C, 4, 4)
+        h = self.unit(h, tuple(self.unit2), self.groups, 1)  # (N, 2C, 4, 4)
+        return torch.nn.functional.linear(h.flatten(1), self.fc_w, self.fc_b)  # (N, 10)
+
+
+@functools.lru_cache(maxsize=8)
+def _reference_run(seed: int, steps: int, batch_size: int, lr: float,
+                   device: str) -> tuple[np.ndarray, tuple[tuple[str, np.ndarray], ...]]:
+    losses, weights = _train_shuffle_net(None, seed, steps, batch_size, lr, torch.device(device))
+    return losses, tuple(weights.items())
+
+
+def _train_shuffle_net(unit: UnitFn | None, seed: int, steps: int, batch_size: int, lr: float,
+                       device: torch.device) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    from convlab.data import digits_loaders
+    from convlab.train import fit
+
+    net = ShuffleDigitsNet(unit, seed=seed)
+    train, _ = digits_loaders(batch_size=batch_size, seed=seed)
+    history = fit(net, train, None, steps=steps, lr=lr, device=device, seed=seed, progress=False)
+    return np.asarray(history.train_loss, dtype=np.float32), net.state_arrays()
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitTrainingExercise(Exercise):
+    """The student's ShuffleNet unit trains :class:`ShuffleDigitsNet` on the digits.
+
+    The same contract as chapter 1's training check: ``run`` (in the worker) trains the network
+    built on the student's ``shufflenet_unit_forward`` for ``steps_gpu`` SGD steps on a GPU or
+    ``steps_cpu`` on the CPU and returns the loss curve and the final weights; ``judge`` (in the
+    grader) trains the reference network from the same seed on the same batches, requires the
+    two curves, smoothed over ``window`` steps, to stay within ``curve_atol``, then loads the
+    returned weights into a network built on the *reference* unit and requires its test
+    accuracy to reach the bar (weights trained through a wrong unit do not work in the right one).
+    """
+
+    steps_cpu: int = 100
+    steps_gpu: int = 300
+    batch_size: int = 64
+    lr: float = 0.05
+    window: int = 10
+    curve_atol: float = 0.05
+    accuracy_bar_cpu: float = 0.8
+    accuracy_bar_gpu: float = 0.9
+
+    def run(self, func: Callable[..., Any], case: Case) -> Outputs:
+        from convlab.train import pick_device
+
+        device = pick_device()
+        steps = self.steps_gpu if device.type == "cuda" else self.steps_cpu
+        losses, weights = _train_shuffle_net(func, case.kwargs["seed"], steps, self.batch_size,
+                                             self.lr, device)
+        return (losses, *weights.values())
+
+    def judge(self, cases: Sequence[Case], attempts: Sequence[Attempt]) -> Verdict:
+        from convlab.data import digits_loaders
+        from convlab.train import evaluate, pick_device
+
+        if len(attempts) != len(cases):
+            return Verdict(False, f"expected {len(cases)} results, got {len(attempts)}")
+        message = ""
+        for case, got in zip(cases, attempts, strict=True):
+            if isinstance(got, str):
+                return Verdict(False, f"training failed: {got}")
+            seed = case.kwargs["seed"]
+            names = list(ShuffleDigitsNet(seed=seed).state_arrays())
+            if len(got) != 1 + len(names):
+                return Verdict(False, f"the run returned {len(got)} arrays, expected "
+                                      f"{1 + len(names)} (a loss curve and the weights)")
+            losses = np.asarray(got[0], dtype=np.float64)
+            if losses.ndim != 1 or len(losses) not in (self.steps_cpu, self.steps_gpu):
+                return Verdict(False, f"the loss curve has shape {losses.shape}, expected "
+                                      f"({self.steps_cpu},) or ({self.steps_gpu},)")
+            if not np.isfinite(losses).all():
+                return Verdict(False, "the training loss became NaN or infinite")
+            steps = len(losses)
+            reference, _ = _reference_run(seed, steps, self.batch_size, self.lr,
+                                          str(pick_device()))
+            smooth = np.ones(self.window) / self.window
+            gap = np.abs(np.convolve(losses, smooth, "valid")
+                         - np.convolve(reference.astype(np.float64), smooth, "valid"))
+            off = np.nonzero(gap > self.curve_atol)[0]
+            if off.size:
+                step = int(off[0])
+                return Verdict(
+                    False,
+                    f"the loss curve diverges from the reference after step {step} (smoothed "
+                    f"over {self.window} steps: {losses[step:step + self.window].mean():.3f} "
+                    f"against {reference[step:step + self.window].mean():.3f}); check the unit "
+                    "against its visible check first",
+                    ("training-curve",),
+                )
+            net = ShuffleDigitsNet(seed=seed)
+            try:
+                net.load_arrays(dict(zip(names, got[1:], strict=True)))
+            except ValueError as err:
+                return Verdict(False, f"the returned weights do not fit the network: {err}")
+            _, test = digits_loaders(batch_size=self.batch_size, seed=seed)
+            _, accuracy = evaluate(net, test, torch.device("cpu"))
+            bar = self.accuracy_bar_gpu if steps == self.steps_gpu else self.accuracy_bar_cpu
+            if accuracy < bar:
+                return Verdict(False, f"test accuracy {accuracy:.0%} of the trained weights (in "
+                                      f"the reference unit) is below the bar {bar:.0%}",
+                               ("training-accuracy",))
+            message = (f"trained {steps} steps: the loss curve tracks the reference (largest "
+                       f"smoothed gap {gap.max():.2g}), test accuracy {accuracy:.1%}")
+        return Verdict(True, message)
+
+
+TRAIN_SHUFFLENET = UnitTrainingExercise(
+    chapter="ch02",
+    name="train_shufflenet",
+    entry="shufflenet_unit_forward",
+    points=20,
+    make_cases=lambda rng: [Case(kwargs={"seed": int(rng.integers(0, 2**31 - 1))},
+                                 label="a small ShuffleNet on the digits")],
+    reference=lambda case: (),
+    forbidden=SHUFFLE_APIS + ("convlab.blocks.ShuffleNetUnit.forward",),
+    timeout_s=300.0,
+    title="training check",
+)
+
+
+EXERCISES: tuple[Exercise, ...] = (
+    GROUP_CONV2D,
+    RESNEXT_MAPPING,
+    CHANNEL_SHUFFLE,
+    SHUFFLENET_UNIT,
+    TRAIN_SHUFFLENET,
 )
