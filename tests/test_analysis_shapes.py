@@ -116,3 +116,12 @@ def test_hand_computed_sizes() -> None:
 def test_rejects_bad_arguments(call, exc, match: str) -> None:
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import convlab.analysis.shapes
+
+    result = doctest.testmod(convlab.analysis.shapes)
+    assert result.attempted > 0 and result.failed == 0

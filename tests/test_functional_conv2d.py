@@ -311,3 +311,12 @@ def test_empty_batch_like_pytorch(groups: int) -> None:
     assert out.shape == F.conv2d(x, w, padding=1, groups=groups).shape == (0, 8, 5, 5)
     out.sum().backward()
     assert torch.equal(w.grad, torch.zeros_like(w))
+
+
+@pytest.mark.parametrize("module", ["conv", "conv_transpose", "im2col", "shuffle"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"convlab.functional.{module}"))
+    assert result.attempted > 0 and result.failed == 0

@@ -13,9 +13,11 @@ Shape:
       conv_output_size`), likewise for W.
 
 :func:`conv2d_naive` loops over output pixels; it is the readable ground truth the tests hold
-:func:`conv2d` to. :func:`conv2d` lays the receptive fields out as columns (:func:`.im2col`) and
-does one batched matrix product per call; its backward pass is written by hand:
-``dW = dY · colsᵀ`` and ``dX = col2im(Wᵀ · dY)``.
+:func:`conv2d` to. :func:`conv2d` lays the receptive fields out as columns (:func:`.im2col.im2col`,
+a strided view copied once into a (N, G, K, L) matrix, ``K = C_in/G·kH·kW``, ``L = H_out·W_out``)
+and multiplies them by the (G, O, K) weight matrix in one batched product per block of samples
+(:func:`.im2col.correlate`). Its backward pass is written by hand: ``dW = Σ_n dY_n · cols_nᵀ``
+and ``dX = col2im(Wᵀ · dY)``, the forward pass of a transposed convolution.
 
 Example:
     >>> import torch

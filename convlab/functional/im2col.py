@@ -7,6 +7,12 @@
   as a sum of ``kH·kW`` strided slices. It computes the input gradient of a convolution and
   the forward pass of a transposed convolution (the "one-to-many scatter").
 
+Three products build both convolutions and their gradients from these: :func:`correlate`
+(``W · cols``), :func:`scatter` (``col2im(Wᵀ · Y)``, its adjoint) and
+:func:`correlate_weight_grad` (``Σ_n Y_n · cols_nᵀ``). Each works on blocks of samples
+(:data:`COLUMN_BLOCK_BYTES`); with one input channel per group (depthwise) the product of each
+group is a length-``kH·kW`` dot product and is accumulated tap by tap over the same view.
+
 Shape:
     - padded input: (N, C, H_p, W_p)
     - columns: (N, C, kH, kW, H_out, W_out) with ``H_out = (H_p − d_h(kH − 1) − 1) // s_h + 1``
