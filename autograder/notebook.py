@@ -8,7 +8,9 @@ The program comes from the INSTRUCTOR source notebook, walked in order:
   test cell of the exercise being graded, as nbgrader's kernel would;
 * every other cell runs with the SOURCE's text, so editing a locked cell changes nothing;
 * code cells the student added (no nbgrader ``grade_id``) are student code and keep their
-  place: after the nbgrader cell that precedes them in the submission.
+  place: after the nbgrader cell that precedes them in the submission. A cell without
+  ``grade_id`` whose text is that of one of the source's own untagged cells is the
+  instructor's (the student edition carries it unchanged) and runs once, from the source.
 
 The submission's metadata is used for one thing only: finding its answer cells by ``grade_id``.
 """
@@ -125,13 +127,16 @@ def assemble(source_nb: Mapping[str, Any], student_nb: Mapping[str, Any],
              stop_at: str | None = None) -> list[ProgramCell]:
     """The program for one exercise: cells before the source's test cell ``stop_at``."""
     source_ids = {g for c in _code_cells(source_nb) if (g := _grade_id(c))}
+    instructor_texts = {_source_text(c).strip() for c in _code_cells(source_nb)
+                        if _grade_id(c) is None}
     answers: dict[str, str] = {}
     added: dict[str | None, list[str]] = {}
     anchor: str | None = None
     for cell in _code_cells(student_nb):
         gid = _grade_id(cell)
         if gid is None:
-            added.setdefault(anchor, []).append(_source_text(cell))
+            if _source_text(cell).strip() not in instructor_texts:
+                added.setdefault(anchor, []).append(_source_text(cell))
         elif gid in source_ids:
             anchor = gid
             answers.setdefault(gid, _source_text(cell))

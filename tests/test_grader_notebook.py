@@ -52,6 +52,27 @@ def test_the_walk_stops_at_the_exercise_test_cell_and_keeps_added_cells(tmp_path
         notebook.assemble(gt.source(), nb, stop_at="test_nothing")
 
 
+def test_the_instructors_untagged_cells_run_once_as_instructor_code(tmp_path):
+    demo = "print(F.conv2d)"
+
+    def add_demo(nb):
+        nb["cells"].insert(3, {"cell_type": "code", "metadata": {}, "source": demo,
+                               "outputs": [], "execution_count": None})
+    source = gt.source()
+    add_demo(source)
+    unchanged = notebook.read_notebook(gt.submission(tmp_path, edit=add_demo))
+    program = notebook.assemble(source, unchanged)
+    assert [(c.source.strip(), c.student) for c in program if "F.conv2d" in c.source] == [
+        (demo, False)]
+
+    def edit_demo(nb):
+        add_demo(nb)
+        nb["cells"][3]["source"] = demo + "  # edited"
+    edited = notebook.read_notebook(gt.submission(tmp_path, edit=edit_demo, name="e.ipynb"))
+    program = notebook.assemble(source, edited)
+    assert [c.student for c in program if "F.conv2d" in c.source] == [False, True]
+
+
 def test_a_missing_answer_cell_runs_as_empty(tmp_path):
     def drop(nb):
         nb["cells"] = [c for c in nb["cells"]
