@@ -22,9 +22,12 @@ def equivariance_figure(
     rows: Mapping[str, Sequence[np.ndarray]],
     *,
     shift: tuple[int, int],
-    height: float = 2.0,
+    height: float = 2.4,
 ) -> Figure:
     """Input, shifted input, then for each setting its maps and its equivariance error.
+
+    The error map has its own colour scale, so that *where* equivariance breaks is visible even
+    when the error is small; its size relative to ``max |f(x)|`` is in the panel's title.
 
     Args:
         x, x_shifted: the input image and ``T x``, ``(H, W)``.
@@ -34,7 +37,7 @@ def equivariance_figure(
     n = len(rows)
     fig, axes = style.subplots(n + 1, 4, height=height)
     style.image(axes[0, 0], x, "x")
-    style.image(axes[0, 1], x_shifted, f"T x (shift {shift[0]} down, {shift[1]} right)")
+    style.image(axes[0, 1], x_shifted, f"T x: {shift[0]} down, {shift[1]} right")
     axes[0, 2].axis("off")
     axes[0, 3].axis("off")
     for r, (name, maps) in enumerate(rows.items(), start=1):
@@ -46,9 +49,8 @@ def equivariance_figure(
         style.image(axes[r, 2], tfx, "T f(x)", symmetric=True)
         scale = float(np.max(np.abs(fx))) or 1.0
         rel = float(np.max(np.abs(err))) / scale
-        # the error on the colour scale of f(x): a small error is pale
         style.image(axes[r, 3], err, f"f(T x) − T f(x)\nmax |error| / max |f| = {rel:.1e}",
-                    cmap="RdBu_r", vmin=-scale, vmax=scale)
+                    symmetric=True)
     fig.tight_layout()
     return fig
 
