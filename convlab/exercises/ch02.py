@@ -67,12 +67,15 @@ def _shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 def _regroup(x: np.ndarray, groups: int, how: str) -> np.ndarray:
-    """Reorder channel blocks: ``reverse`` (group j ↔ g−1−j) or ``interleave`` (group j holds
-    channels j, j+g, j+2g, …, the strided split instead of the contiguous one)."""
+    """Reorder channel blocks: ``reverse`` (group j ↔ g−1−j), ``interleave`` (gather: block j
+    holds channels j, j+g, j+2g, …, the strided split instead of the contiguous one) or
+    ``spread`` (scatter: block j's channels go to j, j+g, j+2g, …)."""
     n, c = x.shape[:2]
     blocks = x.reshape(n, groups, c // groups, *x.shape[2:])
     if how == "reverse":
         return blocks[:, ::-1].reshape(x.shape)
+    if how == "spread":
+        return np.ascontiguousarray(blocks.swapaxes(1, 2)).reshape(x.shape)
     strided = x.reshape(n, c // groups, groups, *x.shape[2:]).swapaxes(1, 2)
     return np.ascontiguousarray(strided).reshape(x.shape)
 
@@ -102,11 +105,13 @@ def _group_conv_ref(case: Case, x: np.ndarray | None = None, bias: bool = True,
     x0, w = case.args
     kw = case.kwargs
     xin = x0 if x is None else x
-    y = _gconv(_t(xin), _t(w), _t(kw["bias"]) if bias else None, kw["groups"],
-               kw["stride"], kw["padding"])
+    b = _t(kw["bias"]) if bias and kw["bias"] is not None else None
+    y = _gconv(_t(xin), _t(w), None, kw["groups"], kw["stride"], kw["padding"])
+    if out_order is not None:  # the channels land in the wrong places, the bias in the right
+        y = torch.from_numpy(_regroup(y.numpy(), kw["groups"], out_order))
+    if b is not None:
+        y = y + b.view(1, -1, 1, 1)
     y = _out(y, x0)
-    if out_order is not None:
-        y = _regroup(y, kw["groups"], out_order)
     return (y,)
 
 
@@ -150,7 +155,7 @@ GROUP_CONV2D = Exercise(
             "outputs-interleaved",
             "wrong group mapping on the output side: group j's outputs were written to channels "
             "j, j+g, …; they belong in the contiguous block j·C_out/g … (j+1)·C_out/g − 1",
-            lambda c: (_needs_groups(c), _group_conv_ref(c, out_order="interleave"))[1],
+            lambda c: (_needs_groups(c), _group_conv_ref(c, out_order="spread"))[1],
         ),
         Diagnosis(
             "bias-missing",
