@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import torch
 from torch.autograd.function import once_differentiable
 
+from ..analysis.shapes import effective_kernel_size
 from ._args import Geometry, conv2d_geometry
 from .im2col import correlate, correlate_weight_grad, crop2d, pad2d, scatter
 
@@ -64,12 +65,13 @@ def conv2d_naive(
     (kh, kw), (sh, sw), (dh, dw), g = geo.kernel, geo.stride, geo.dilation, geo.groups
     c_in, c_out = x.shape[1], weight.shape[0]
     cg, og = c_in // g, c_out // g
+    span_h, span_w = effective_kernel_size(kh, dh), effective_kernel_size(kw, dw)
     rows = []
     for h in range(geo.out[0]):
         row = []
         for w in range(geo.out[1]):
-            window = xp[:, :, h * sh : h * sh + dh * (kh - 1) + 1 : dh,
-                        w * sw : w * sw + dw * (kw - 1) + 1 : dw]  # (N, C_in, kH, kW)
+            window = xp[:, :, h * sh : h * sh + span_h : dh,
+                        w * sw : w * sw + span_w : dw]  # (N, C_in, kH, kW)
             per_group = [
                 (window[:, None, k * cg : (k + 1) * cg] * weight[k * og : (k + 1) * og])
                 .sum(dim=(2, 3, 4))  # (N, 1, cg, kH, kW) * (og, cg, kH, kW) -> (N, og)

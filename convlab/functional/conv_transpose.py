@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import torch
 from torch.autograd.function import once_differentiable
 
+from ..analysis.shapes import effective_kernel_size
 from ._args import Geometry, conv_transpose2d_geometry
 from .im2col import correlate, correlate_weight_grad, crop2d, pad2d, scatter
 
@@ -73,6 +74,7 @@ def conv_transpose2d_naive(
     n, c_in, h_in, w_in = x.shape
     og = weight.shape[1]
     cg = c_in // g
+    span_h, span_w = effective_kernel_size(kh, dh), effective_kernel_size(kw, dw)
     full = x.new_zeros(n, og * g, *_full_size(x, geo))  # (N, C_out, H_full, W_full)
     for k in range(g):
         wk = weight[k * cg : (k + 1) * cg]  # (cg, og, kH, kW)
@@ -81,8 +83,8 @@ def conv_transpose2d_naive(
                 # (N, cg) x (cg, og, kH, kW) -> (N, og, kH, kW): the kernel this pixel scatters
                 stamp = torch.einsum("nc,cokl->nokl", x[:, k * cg : (k + 1) * cg, h, w], wk)
                 full[:, k * og : (k + 1) * og,
-                     h * sh : h * sh + dh * (kh - 1) + 1 : dh,
-                     w * sw : w * sw + dw * (kw - 1) + 1 : dw] += stamp
+                     h * sh : h * sh + span_h : dh,
+                     w * sw : w * sw + span_w : dw] += stamp
     out = crop2d(full, geo.pad, geo.out)  # (N, C_out, H_out, W_out)
     if bias is not None:
         out = out + bias[:, None, None]
