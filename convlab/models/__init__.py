@@ -3,10 +3,11 @@
 Full size (``num_classes=1000`` by default): :func:`googlenet`, :func:`inception_bn`,
 :func:`resnext50_32x4d`, :func:`shufflenet_v1`, :func:`mobilenet_v1`. Their published parameter
 and multiply-add counts are in :data:`PAPER_FIGURES`; :func:`paper_figures` sets them beside
-the counts of the networks built here. Small: :mod:`convlab.models.small`.
+the counts of the networks built here (:func:`paper_figures_markdown`: as a table).
+Small: :mod:`convlab.models.small`.
 """
 
-from .figures import MODELS, PAPER_FIGURES, PaperFigure, paper_figures
+from .figures import MODELS, PAPER_FIGURES, PaperFigure, paper_figures, paper_figures_markdown
 from .googlenet import GoogLeNet, googlenet
 from .inception_bn import InceptionBN, inception_bn
 from .mobilenet import MobileNetV1, mobilenet_v1
@@ -26,6 +27,7 @@ __all__ = [
     "inception_bn",
     "mobilenet_v1",
     "paper_figures",
+    "paper_figures_markdown",
     "resnext50_32x4d",
     "shufflenet_v1",
 ]
