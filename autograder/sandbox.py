@@ -152,6 +152,24 @@ def _cuda_devices() -> list[str]:
         ["/dev/nvidia-caps"] if Path("/dev/nvidia-caps").is_dir() else [])
 
 
+def _cuda_library_dirs() -> list[str]:
+    """Folders outside ``/usr`` holding the CUDA driver's libraries: those this process has
+    loaded (``/proc/self/maps`` once CUDA is initialised) and those on ``LD_LIBRARY_PATH``."""
+    found: set[str] = set()
+    try:
+        maps = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        maps = []
+    for line in maps:
+        path = line.split()[-1] if line.split() else ""
+        if path.startswith("/") and ("libcuda" in path or "libnvidia" in path):
+            found.add(str(Path(path).parent))
+    for d in os.environ.get("LD_LIBRARY_PATH", "").split(":"):
+        if d and Path(d).is_dir():
+            found.add(str(Path(d).resolve()))
+    return sorted(d for d in found if not d.startswith(("/usr/", "/lib")))
+
+
 @dataclass
 class Command:
     argv: list[str]
@@ -246,11 +264,16 @@ class Sandbox:
         for src, dst in ro:
             argv += ["--ro-bind", src, dst]
         argv += ["--bind", str(scratch), SCRATCH, "--chdir", SCRATCH]
+        env = self._env(pythonpath)
         if self.device == "cuda":
             for dev in _cuda_devices():
                 argv += ["--dev-bind", dev, dev]
             argv += ["--ro-bind", "/sys", "/sys"]
-        env = self._env(pythonpath)
+            libs = _cuda_library_dirs()
+            for d in libs:
+                argv += ["--ro-bind", d, d]
+            if libs:
+                env["LD_LIBRARY_PATH"] = ":".join(libs)
         for k, v in env.items():
             argv += ["--setenv", k, v]
         fds: tuple[int, ...] = ()
