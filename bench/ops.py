@@ -9,7 +9,7 @@ and the median of each. A ratio of 1.0 means as fast as PyTorch; the target is â
 The table is printed with the machine (CPU model, cores, torch version, threads, GPU) and
 written to ``_build/bench/ops.json``.
 
-Usage: ``python -m bench [--device cpu|cuda] [--quick] [--out PATH]``
+Usage: ``python -m bench [--device cpu|cuda] [--quick] [--threads N] [--out PATH]``
 """
 
 from __future__ import annotations
@@ -186,7 +186,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args, _ = parser.parse_known_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
