@@ -96,6 +96,17 @@ def test_inception_bn_counts(rows: dict) -> None:
     assert count_params(plain) - rows["inception_bn"]["params"] == 9408 - 2712
 
 
+def test_paper_figures_markdown(rows: dict) -> None:
+    from convlab.models import paper_figures_markdown
+
+    text = paper_figures_markdown(list(rows.values()))
+    lines = text.splitlines()
+    assert lines[0].startswith("| model | params |") and len(lines) == 2 + len(rows) + 1 + 4
+    (resnext,) = [line for line in lines if line.startswith("| resnext50_32x4d |")]
+    assert "25.03M" in resnext and "+0.73%" in resnext
+    assert sum(line.startswith("| shufflenet") and "[4]" in line for line in lines) == 5
+
+
 def test_paper_figures_rows_and_bad_names() -> None:
     assert set(MODELS) == set(PAPER_FIGURES)
     (row,) = paper_figures(("mobilenet_v1",), input_size=224)
