@@ -1,4 +1,4 @@
-"""Output-size relations of convolution and transposed convolution, one named helper per formula.
+"""Output-size relations of convolution and transposed convolution, one named function per formula.
 
 Every op, block, figure and check in ConvLab takes its sizes from here, so each relation is
 written exactly once:
