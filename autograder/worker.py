@@ -63,6 +63,59 @@ def _find_exercise(module: str, name: str) -> Any:
     raise LookupError(f"no exercise {name!r} in {module}")
 
 
+def _torch_guard(forbidden: tuple[str, ...]) -> Any:
+    """A torch-function mode that refuses the forbidden torch functions however they are
+    reached: the same function object under another name (``torch._C._VariableFunctions.conv2d``
+    is ``torch.conv2d``), an unbound method of ``torch._C.TensorBase`` (which cannot be
+    replaced), or a dispatcher operator of the same family (``torch.ops.aten.convolution``,
+    ``convolution_backward`` when a convolution is forbidden; ``im2col`` for ``unfold``,
+    ``col2im`` for ``fold``). Records the forbidden name in ``.used``."""
+    import re
+
+    from torch.overrides import TorchFunctionMode
+
+    from convlab.exercises.forbid import ForbiddenAPIError, _resolve
+
+    by_id: dict[int, str] = {}
+    families: list[tuple[re.Pattern, str]] = []
+    for name in forbidden:
+        try:
+            owner, attr = _resolve(name)
+            target = getattr(owner, attr)
+        except (ValueError, AttributeError, ImportError):
+            continue
+        by_id[id(target)] = name
+        if "conv" in attr:
+            families.append((re.compile(r"conv(?!ert)"), name))
+        elif attr in ("unfold", "fold"):
+            op = {"unfold": "im2col", "fold": "col2im"}[attr]
+            families.append((re.compile(rf"^_?({attr}|{op})(_backward)?$"), name))
+        elif not attr.startswith("_") and attr not in ("forward", "backward", "grad"):
+            families.append((re.compile(rf"^_?{re.escape(attr)}$"), name))
+
+    class Guard(TorchFunctionMode):
+        used: list[str] = []
+
+        def __torch_function__(self, func: Any, types: Any, args: Any = (),
+                               kwargs: Any = None) -> Any:
+            hit = by_id.get(id(func)) or by_id.get(id(getattr(func, "__func__", None)))
+            schema = getattr(func, "_schema", None)
+            qualified = schema.name if schema is not None else getattr(
+                func, "_qualified_op_name", None)  # an operator, or its overload packet
+            if hit is None and isinstance(qualified, str):
+                op = qualified.split("::", 1)[-1]
+                hit = next((n for pattern, n in families if pattern.search(op)), None)
+            if hit is not None:
+                if hit not in self.used:
+                    self.used.append(hit)
+                raise ForbiddenAPIError(f"{hit} is not allowed in this exercise")
+            return func(*args, **(kwargs or {}))
+
+    guard = Guard()
+    guard.used = []
+    return guard
+
+
 def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...]) -> tuple[
         list[dict], list[str]]:
     from convlab.exercises.forbid import Forbidden
@@ -71,13 +124,16 @@ def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...]) 
     used: list[str] = []
     for cell in cells:
         guard = Forbidden(forbidden) if cell["student"] else contextlib.nullcontext()
+        torch_guard = _torch_guard(forbidden) if cell["student"] and forbidden else None
         try:
-            with guard:
+            with (torch_guard or contextlib.nullcontext()), guard:
                 exec(compile(cell["source"], f"<cell {cell['id']}>", "exec"), namespace)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt too: report, go on
             errors.append({"cell": cell["id"], "error": _describe(exc)})
         if isinstance(guard, Forbidden):
             used += [u for u in guard.used if u not in used]
+        if torch_guard is not None:
+            used += [u for u in torch_guard.used if u not in used]
     return errors, used
 
 
@@ -108,9 +164,13 @@ def main(scratch: str) -> int:
     if func is None:
         error = f"your notebook does not define {ex.entry}"
     else:
+        torch_guard = _torch_guard(ex.forbidden) if ex.forbidden else None
         try:
-            attempts, run_used = attempt_all(ex, func, cases)
+            with torch_guard or contextlib.nullcontext():
+                attempts, run_used = attempt_all(ex, func, cases)
             used += [u for u in run_used if u not in used]
+            if torch_guard is not None:
+                used += [u for u in torch_guard.used if u not in used]
         except BaseException as exc:  # SystemExit/KeyboardInterrupt escaping attempt_all
             attempts = []
             error = f"{ex.entry} {_describe(exc)}"
