@@ -197,10 +197,20 @@ def test_blocks_of_samples_give_the_same_result(monkeypatch: pytest.MonkeyPatch)
     whole = _grads(conv2d, x, w, b, kwargs)
     monkeypatch.setattr(im2col_module, "COLUMN_BLOCK_BYTES", 1)
     assert len(im2col_module.sample_blocks(5, 100)) == 5
+    assert len(im2col_module.sample_blocks(5, 100, torch.device("cuda"))) == 1
     blocked = _grads(conv2d, x, w, b, kwargs)
     for a, c in zip(whole, blocked, strict=True):
         torch.testing.assert_close(a, c)
     torch.testing.assert_close(blocked[0], F.conv2d(x, w, b, **kwargs))
+
+
+def test_block_sizes() -> None:
+    mib = 2**20
+    assert im2col_module.sample_blocks(8, 7 * mib) == [slice(0, 2), slice(2, 4), slice(4, 6),
+                                                         slice(6, 8)]
+    assert im2col_module.sample_blocks(3, 64 * mib) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    assert im2col_module.sample_blocks(8, 7 * mib, torch.device("cuda")) == [slice(0, 8)]
+    assert im2col_module.sample_blocks(0, 7 * mib) == []
 
 
 def test_im2col_and_col2im_are_adjoint() -> None:
