@@ -97,6 +97,7 @@ def test_the_markdown_states_each_exercises_points_and_the_training_bars():
     t = TRAIN_DIGITS_CNN
     assert f"{t.accuracy_bar_cpu:.0%} on a CPU run, {t.accuracy_bar_gpu:.0%} on a GPU run" in text
     assert f"smoothed over {t.window} steps, within {t.curve_atol}" in text
+    assert f"{t.steps_gpu} steps on a GPU, {t.steps_cpu} on a CPU" in text
     assert "../../book/ch01/index.md" in text
 
 
