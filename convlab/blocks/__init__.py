@@ -1,14 +1,14 @@
 """Building blocks of the papers' networks, and a registry that names them.
 
-=====================  ==========================================================  =========
-name                   block                                                       chapter
-=====================  ==========================================================  =========
-``resnext``            :class:`ResNeXtBlock` (grouped bottleneck)                  2
-``shufflenet``         :class:`ShuffleNetUnit` (group conv + channel shuffle)      2
-``depthwise_separable`` :class:`DepthwiseSeparable` (MobileNet)                     6
-``inception``          :class:`InceptionModule` (GoogLeNet)                        9
-``bn_inception``       :class:`BNInceptionModule` (BN-Inception)                   9
-=====================  ==========================================================  =========
+=========================  ====================================================  =======
+name                       block                                                 chapter
+=========================  ====================================================  =======
+``resnext``                :class:`ResNeXtBlock` (grouped bottleneck)            2
+``shufflenet``             :class:`ShuffleNetUnit` (group conv + shuffle)        2
+``depthwise_separable``    :class:`DepthwiseSeparable` (MobileNet)               6
+``inception``              :class:`InceptionModule` (GoogLeNet)                  9
+``bn_inception``           :class:`BNInceptionModule` (BN-Inception)             9
+=========================  ====================================================  =======
 
 Example:
     >>> block_class("resnext") is ResNeXtBlock
