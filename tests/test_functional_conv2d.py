@@ -330,3 +330,12 @@ def test_docstring_examples_run(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(f"convlab.functional.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_integer_inputs_like_pytorch() -> None:
+    # PyTorch convolves integer tensors on the CPU exactly; so does the im2col product
+    gen = torch.Generator().manual_seed(12)
+    x = torch.randint(-3, 4, (2, 4, 5, 5), generator=gen)
+    w = torch.randint(-2, 3, (6, 2, 3, 3), generator=gen)
+    b = torch.randint(0, 3, (6,), generator=gen)
+    assert torch.equal(conv2d(x, w, b, padding=1, groups=2), F.conv2d(x, w, b, padding=1, groups=2))
