@@ -207,6 +207,7 @@ class Sandbox:
                 "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
                 "OPENBLAS_NUM_THREADS": threads, "CONVLAB_DEVICE": self.device,
                 "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
+                "USER": "student", "LOGNAME": "student",
                 "PATH": "/usr/bin:/bin"}
 
     @property
@@ -260,6 +261,14 @@ class Sandbox:
         for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime"):
             if Path(f).exists():
                 argv += ["--ro-bind", f, f]
+        # Libraries that ask who the user is (getpass, torch's compile caches) find one name.
+        accounts = Path(scratch) / ".accounts"
+        accounts.mkdir(exist_ok=True)
+        uid, gid = os.getuid(), os.getgid()
+        (accounts / "passwd").write_text(f"student:x:{uid}:{gid}::/tmp:/bin/false\n")
+        (accounts / "group").write_text(f"student:x:{gid}:\n")
+        argv += ["--ro-bind", str(accounts / "passwd"), "/etc/passwd",
+                 "--ro-bind", str(accounts / "group"), "/etc/group"]
         argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for src, dst in ro:
             argv += ["--ro-bind", src, dst]

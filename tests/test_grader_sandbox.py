@@ -86,6 +86,7 @@ def test_the_worker_is_isolated(tmp_path):
     assert set(probe["env"]) <= {"PYTHONPATH", "HOME", "MPLBACKEND", "OMP_NUM_THREADS",
                                  "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CONVLAB_DEVICE",
                                  "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "LANG", "PATH",
+                                 "USER", "LOGNAME",
                                  "PWD"}
     assert "work" not in probe["root"] and "home" not in probe["root"]
     assert not (tmp_path / "scratch" / "in").exists()  # the job is gone before student code
