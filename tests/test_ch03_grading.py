@@ -1,0 +1,98 @@
+"""Does ``python -m autograder grade`` give chapter 3's instructor solution full marks, the
+student edition zero with a clean report, and planted mistakes a partial score that names them?"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from test_ch03_exercises import NOTEBOOK, SCATTER_BUGS, ZERO_INSERT_BUGS, grade_id, notebook
+from test_ch03_notebook import generate_student_edition
+
+from autograder import notebook as program
+from autograder import scan
+from convlab.exercises.ch03 import EXERCISES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def grade(tmp_path: Path, submission: Path) -> tuple[int, dict, str]:
+    """Run the grader's command line on ``submission``; (exit status, results, stderr)."""
+    secret = tmp_path / "secret"
+    secret.write_text("ch03-grading-tests")
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", str(submission), "--out", str(out),
+         "--secret-file", str(secret), "--student", "s1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    results = json.loads(out.read_text()) if out.exists() else {}
+    return done.returncode, results, done.stderr
+
+
+def by_exercise(results: dict) -> dict[str, dict]:
+    return {t["name"].split(":")[0]: t for t in results["tests"]}
+
+
+def test_no_cell_above_a_test_cell_names_an_api_that_exercise_forbids():
+    """The grader scans every answer cell and every ungraded code cell above an exercise's test
+    cell as the student's, so zero_insert_conv (which may call F.conv2d) comes after the
+    exercises that forbid it, and the demonstrations call no forbidden API."""
+    nb = json.loads(NOTEBOOK.read_text())
+    for ex in EXERCISES:
+        cells = program.assemble(nb, nb, stop_at=ex.grade_id)
+        assert scan.scan(cells, ex.forbidden) == [], ex.key
+
+
+@pytest.mark.slow
+def test_the_instructor_solution_gets_full_marks(tmp_path):
+    code, results, err = grade(tmp_path, NOTEBOOK)
+    assert code == 0, err
+    assert results["score"] == results["max_score"] == 100, results
+    assert all(t["status"] == "passed" for t in results["tests"])
+
+
+@pytest.mark.slow
+def test_the_student_edition_gets_zero_with_a_clean_report(tmp_path):
+    released = generate_student_edition(tmp_path)
+    code, results, err = grade(tmp_path, released)
+    assert code == 0, err
+    assert results["score"] == 0 and results["max_score"] == 100
+    for test in results["tests"]:
+        assert test["status"] == "failed"
+        assert "not implemented yet" in test["output"], test
+        assert "Traceback" not in test["output"] and len(test["output"]) < 400
+
+
+@pytest.mark.slow
+def test_planted_mistakes_cost_only_their_exercises_and_are_named(tmp_path):
+    """output_padding ignored in the scatter (which the decoder's training also needs) and the
+    kernel left unflipped in the zero-insertion construction."""
+    nb = notebook()
+    edits = {
+        "conv_transpose2d_scatter_answer": SCATTER_BUGS["output-padding-ignored"][0],
+        "zero_insert_conv_answer": ZERO_INSERT_BUGS["kernel-not-flipped"][0],
+    }
+    for cell in nb.cells:
+        if grade_id(cell) in edits:
+            old, new = edits[grade_id(cell)]
+            assert old in cell.source
+            cell.source = cell.source.replace(old, new)
+    submission = tmp_path / NOTEBOOK.name
+    nbformat.write(nb, submission)
+    code, results, err = grade(tmp_path, submission)
+    assert code == 0, err
+    tests = by_exercise(results)
+    assert results["score"] == 100 - 30 - 20 - 20
+    expected = {"ch03.conv_transpose2d_scatter": "output_padding was ignored",
+                "ch03.zero_insert_conv": "kernel was not flipped in the zero-insertion",
+                "ch03.train_decoder": "training failed"}
+    for key, test in tests.items():
+        if key in expected:
+            assert test["score"] == 0 and expected[key] in test["output"], test
+        else:
+            assert test["score"] == test["max_score"], test
