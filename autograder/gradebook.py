@@ -34,6 +34,21 @@ def gradebook_url(course: Path) -> str:
     return f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
 
 
+def _gradebook(course: Path) -> Any:
+    """nbgrader's :class:`~nbgrader.api.Gradebook` of ``course``. nbgrader runs ``alembic``
+    from ``PATH`` to create or upgrade the database; this interpreter's scripts folder is put
+    on ``PATH`` so that it is found without an activated environment."""
+    import os
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    scripts = str(Path(sys.executable).parent)
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
+    return Gradebook(gradebook_url(course))
+
+
 def import_results(course: Path, assignment: str, results: Mapping[str, Any],
                    student: str | None = None) -> dict[str, float]:
     """Write one results file's scores into the gradebook of nbgrader course ``course``.
@@ -41,7 +56,7 @@ def import_results(course: Path, assignment: str, results: Mapping[str, Any],
     Returns ``{grade cell id: score}`` as written. Raises :class:`GradebookError` when the
     assignment or a grade cell is missing from the gradebook, or the points disagree.
     """
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     extra = results.get("extra_data", {})
     student = student or extra.get("student")
@@ -50,7 +65,7 @@ def import_results(course: Path, assignment: str, results: Mapping[str, Any],
     if extra.get("error"):
         raise GradebookError(f"{student}: the submission was not graded: {extra['error']}")
     written: dict[str, float] = {}
-    with Gradebook(gradebook_url(course)) as gb:
+    with _gradebook(course) as gb:
         try:
             notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]
         except MissingEntry:
@@ -95,8 +110,6 @@ def _copy_autograded(course: Path, assignment: str, student: str) -> None:
 
 def read_scores(course: Path, assignment: str, student: str) -> dict[str, float | None]:
     """``{grade cell id: auto_score}`` of a student's submission, as the gradebook holds it."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(gradebook_url(course)) as gb:
+    with _gradebook(course) as gb:
         sub = gb.find_submission(assignment, student)
         return {g.name: g.auto_score for nb in sub.notebooks for g in nb.grades}
