@@ -51,8 +51,8 @@ def test_no_answer_above_a_test_cell_names_an_api_that_exercise_forbids():
 def test_the_instructor_solution_gets_full_marks(tmp_path):
     code, results, err = grade(tmp_path, NOTEBOOK)
     assert code == 0, err
-    assert results["score"] == results["max_score"] == 100, results
-    assert all(t["status"] == "passed" for t in results["tests"])
+    failed = [(t["name"], t["output"]) for t in results["tests"] if t["status"] != "passed"]
+    assert failed == [] and results["score"] == results["max_score"] == 100
 
 
 @pytest.mark.slow
