@@ -25,6 +25,8 @@ from matplotlib.patches import Rectangle
 from convlab.functional import conv_transpose2d
 from convlab.linalg import overlap_counts
 
+from . import style
+
 
 def _annotate(ax: plt.Axes, values: np.ndarray, fmt: str = "{:g}", skip_zero: bool = True,
               fontsize: float = 8) -> None:
@@ -46,6 +48,21 @@ def _grid(ax: plt.Axes, shape: tuple[int, int]) -> None:
     ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
 
 
+def scatter_stamps(x: torch.Tensor, w: torch.Tensor, stride: int) -> torch.Tensor:
+    """One canvas per input value: ``x[i, j] · w`` placed at ``(s·i, s·j)``, zeros elsewhere.
+
+    Shape:
+        - x: ``(H, W)``; w: ``(k, k)``
+        - Output: ``(H·W, s(H − 1) + k, s(W − 1) + k)``, row-major over ``(i, j)``.
+    """
+    h, wd = x.shape
+    k = w.shape[-1]
+    stamps = x.new_zeros(h * wd, stride * (h - 1) + k, stride * (wd - 1) + k)
+    for idx, (i, j) in enumerate(np.ndindex(h, wd)):
+        stamps[idx, stride * i : stride * i + k, stride * j : stride * j + k] = x[i, j] * w
+    return stamps
+
+
 def plot_scatter(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int = 0) -> Figure:
     """The scatter view: each input value stamps ``x[i, j] · w`` at ``(s·i, s·j)``; the stamps add.
 
@@ -57,9 +74,11 @@ def plot_scatter(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int = 0
         w: ``(k, k)`` kernel.
         stride, padding: of the transposed convolution.
     """
+    style.apply()
     x64, w64 = x.detach().double(), w.detach().double()
     h, wd = x64.shape
     k = w64.shape[-1]
+    stamps = scatter_stamps(x64, w64, stride)
     full = conv_transpose2d(x64[None, None], w64[None, None], stride=stride)[0, 0]
     size = tuple(full.shape)
     n = h * wd
@@ -71,8 +90,7 @@ def plot_scatter(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int = 0
     vmax = float(full.abs().max())
     norm = TwoSlopeNorm(0.0, -vmax, vmax) if full.min() < 0 else None
     for idx, (i, j) in enumerate(np.ndindex(h, wd)):
-        stamp = torch.zeros(size, dtype=torch.float64)
-        stamp[stride * i : stride * i + k, stride * j : stride * j + k] = x64[i, j] * w64
+        stamp = stamps[idx]
         ax = axes[idx + 1]
         ax.imshow(stamp.numpy(), cmap="RdBu_r" if norm else "Blues", norm=norm,
                   vmin=None if norm else 0, vmax=None if norm else vmax)
@@ -106,11 +124,12 @@ def plot_conv_matrix(C: torch.Tensor, input_hw: tuple[int, int], output_hw: tupl
         input_hw, output_hw: the spatial sizes, for the axis labels.
         weight_labels: write the entries' values in the cells.
     """
+    style.apply()
     c = C.detach().double().numpy()
     rows, cols = c.shape
-    width = max(6.0, 0.42 * (cols + rows) + 2)
+    width = min(style.WIDTH, 0.34 * (cols + rows) + 2)
     fig, (a, b) = plt.subplots(
-        1, 2, figsize=(width, 0.42 * max(rows, cols) + 1.6),
+        1, 2, figsize=(width, 0.3 * max(rows, cols) + 1.4),
         gridspec_kw={"width_ratios": [cols, rows]},
     )
     vmax = float(np.abs(c).max()) or 1.0
@@ -132,6 +151,7 @@ def plot_conv_matrix(C: torch.Tensor, input_hw: tuple[int, int], output_hw: tupl
 
 def plot_overlap_counts(size: int, cases: Sequence[tuple[int, int]]) -> Figure:
     """Overlap-count maps (:func:`~convlab.linalg.overlap_counts`), one per ``(k, s)`` case."""
+    style.apply()
     maps = [overlap_counts(size, k, s).numpy() for k, s in cases]
     vmax = max(int(m.max()) for m in maps)
     fig, axes = plt.subplots(1, len(cases), figsize=(3.4 * len(cases), 3.6))
@@ -152,6 +172,7 @@ def plot_image_grid(images: Mapping[str, np.ndarray], ncols: int | None = None,
                     cmap: str = "gray", vmin: float | None = 0.0,
                     vmax: float | None = 1.0) -> Figure:
     """A row (or grid) of grey images with their titles; ``vmin=vmax=None`` scales each alone."""
+    style.apply()
     names = list(images)
     ncols = ncols or len(names)
     nrows = -(-len(names) // ncols)
