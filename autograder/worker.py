@@ -174,8 +174,9 @@ def main(scratch: str) -> int:
         except BaseException as exc:  # SystemExit/KeyboardInterrupt escaping attempt_all
             attempts = []
             error = f"{ex.entry} {_describe(exc)}"
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):  # the student's code may have closed them
+            stream.flush()
     out.mkdir(parents=True, exist_ok=True)
     wire.write_report(out, attempts=attempts, forbidden_used=used, cell_errors=cell_errors,
                       error=error)
@@ -184,5 +185,6 @@ def main(scratch: str) -> int:
 
 if __name__ == "__main__":
     code = main(sys.argv[1])
-    sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        sys.__stdout__.flush()
     os._exit(code)  # do not wait for threads the student's code may have left running
