@@ -58,6 +58,8 @@ class Limits:
         threads: ``OMP_NUM_THREADS`` and friends.
         no_fork: refuse new processes with a seccomp filter (bubblewrap mode, x86-64/arm64).
         report_mb: largest total size of the arrays a worker may return.
+        tmp_mb: size of the worker's private ``/tmp`` (a tmpfs, held in memory), bubblewrap
+            mode.
     """
 
     wall_s: float | None = None
@@ -70,10 +72,11 @@ class Limits:
     threads: int = 2
     no_fork: bool = True
     report_mb: int = 512
+    tmp_mb: int = 128
 
     def __post_init__(self) -> None:
         for name in ("startup_s", "file_size_mb", "open_files", "output_bytes", "threads",
-                     "report_mb"):
+                     "report_mb", "tmp_mb"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive, got {getattr(self, name)}")
         for name in ("wall_s", "memory_mb", "cpu_s"):
@@ -269,7 +272,8 @@ class Sandbox:
         (accounts / "group").write_text(f"student:x:{gid}:\n")
         argv += ["--ro-bind", str(accounts / "passwd"), "/etc/passwd",
                  "--ro-bind", str(accounts / "group"), "/etc/group"]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        argv += ["--proc", "/proc", "--dev", "/dev",
+                 "--size", str(self.limits.tmp_mb << 20), "--tmpfs", "/tmp"]
         for src, dst in ro:
             argv += ["--ro-bind", src, dst]
         argv += ["--bind", str(scratch), SCRATCH, "--chdir", SCRATCH]
