@@ -489,17 +489,22 @@ import os
 import sys
 import time
 chunk = b"x" * (1 << 20)
-for folder in ("/tmp", "/scratch"):
-    for i in range(64):
+written = {"/tmp": 0, "/scratch": 0}
+for folder, files in (("/tmp", 32), ("/scratch", 4)):  # files of 15 MiB: under the file limit
+    for i in range(files):
         try:
             with open(os.path.join(folder, f"fill{i}"), "wb") as f:
-                for _ in range(64):
+                for _ in range(15):
                     f.write(chunk)
+                    f.flush()
+                    written[folder] += 1
         except OSError:
             break
 for _ in range(20000):
     sys.stdout.write("flood " * 200 + "\\n")
 time.sleep(1.0)
+if written["/tmp"] > 256:  # /tmp is held in memory: it must be capped
+    return _spoil(_honest(*args, **kwargs))
 return _honest(*args, **kwargs)
 """),
 ]
