@@ -44,18 +44,22 @@ def history_figure(
     """
     fig, axes = style.subplots(1, 2, height=height)
     ax_loss, ax_acc = axes[0]
+    dashes = ("-", "--", ":", "-.")  # runs that coincide stay visible one above the other
     for i, (name, h) in enumerate(runs.items()):
         color = style.COLORS[style.CYCLE[i % len(style.CYCLE)]]
+        ls = dashes[i % len(dashes)]
         loss = np.asarray(h["train_loss"], dtype=float)
         steps = np.arange(1, len(loss) + 1)
-        ax_loss.plot(steps, loss, color=color, alpha=0.25, lw=0.8)
-        ax_loss.plot(steps, moving_average(loss, smooth), color=color, lw=1.6, label=name)
+        if i == 0:  # the raw per-batch loss of the first run only, to keep the plot legible
+            ax_loss.plot(steps, loss, color=color, alpha=0.25, lw=0.8)
+        ax_loss.plot(steps, moving_average(loss, smooth), color=color, lw=1.6, ls=ls,
+                     label=name)
         acc = 100 * np.asarray(h["eval_accuracy"], dtype=float)
-        ax_acc.plot(h["eval_steps"], acc, color=color, marker="o", ms=4, label=name)
+        ax_acc.plot(h["eval_steps"], acc, color=color, marker="o", ms=4, ls=ls, label=name)
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("optimiser step")
     ax_loss.set_ylabel("training loss (cross-entropy)")
-    ax_loss.set_title(f"training loss (light: per batch; dark: mean of {smooth})")
+    ax_loss.set_title(f"training loss (light: per batch; lines: mean of {smooth})")
     ax_acc.set_xlabel("optimiser step")
     ax_acc.set_ylabel("test accuracy (%)")
     ax_acc.set_title("accuracy on the 360 held-out digits")
@@ -66,7 +70,7 @@ def history_figure(
 
 
 def filters_figure(
-    weight: np.ndarray, *, title: str = "", ncols: int = 8, size: float = 1.1
+    weight: np.ndarray, *, title: str = "", ncols: int = 8, size: float = 1.2
 ) -> Figure:
     """Each kernel ``weight[o, 0]`` of a first layer, red positive, blue negative.
 
@@ -79,7 +83,8 @@ def filters_figure(
     c_out = w.shape[0]
     ncols = min(ncols, c_out)
     nrows = -(-c_out // ncols)
-    fig, axes = style.subplots(nrows, ncols, height=size, width=size * ncols)
+    fig, axes = style.subplots(nrows, ncols, height=size + (0.4 if title else 0.0),
+                               width=size * ncols)
     for ax in axes.flat[c_out:]:
         ax.axis("off")
     for o, ax in enumerate(axes.flat[:c_out]):
