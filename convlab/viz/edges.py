@@ -23,6 +23,9 @@ def edge_figure(
 ) -> Figure:
     """The photo and, per kernel, its response with the kernel inset in the corner.
 
+    Signed responses are red where positive and blue where negative, scaled to the 99th
+    percentile of their magnitude.
+
     Args:
         photo: grey image ``(H, W)``.
         responses: name → ``(kernel (k, k) or None, response (H', W'))``. Signed responses
@@ -38,12 +41,15 @@ def edge_figure(
     for ax, (name, (kernel, response)) in zip(axes.flat[1:], responses.items(), strict=False):
         response = np.asarray(response, dtype=float)
         signed = bool(response.min() < 0)
-        style.image(ax, response, name, symmetric=signed, cmap="gray")
+        # scaled to the 99th percentile: the zero-padded border would otherwise dominate
+        style.image(ax, response, name, symmetric=signed, cmap="gray", robust=True)
         if kernel is not None:
             inset = ax.inset_axes((0.0, 0.0, 0.3, 0.3))
             k = np.asarray(kernel, dtype=float)
             style.image(inset, k, symmetric=True)
+            m = float(np.max(np.abs(k))) or 1.0
             for (r, c), v in np.ndenumerate(k):
-                inset.text(c, r, format(v, "g"), ha="center", va="center", fontsize=6)
+                inset.text(c, r, format(v, "g"), ha="center", va="center", fontsize=6,
+                           color="white" if abs(v) > 0.6 * m else "black")
     fig.tight_layout()
     return fig

@@ -84,6 +84,7 @@ def image(
     colorbar: bool = False,
     vmin: float | None = None,
     vmax: float | None = None,
+    robust: bool = False,
 ) -> None:
     """Show a 2-D ``array`` on ``ax`` without ticks.
 
@@ -91,14 +92,19 @@ def image(
         symmetric: centre the colour scale at zero (signed maps: filter responses, errors); the
             colour map becomes a diverging one unless ``cmap`` is given otherwise.
         colorbar: add a colour bar beside the axes.
+        robust: scale to the 99th percentile of ``|array|`` instead of its maximum, so that a
+            few extreme values (a strong response along a border) do not wash out the rest.
     """
     a = np.asarray(array, dtype=float)
     if a.ndim != 2:
         raise ValueError(f"array must be 2-D (H, W), got shape {a.shape}")
+    top = float(np.percentile(np.abs(a), 99) if robust else np.max(np.abs(a)))
     if symmetric:
-        m = float(np.max(np.abs(a))) or 1.0
+        m = top or 1.0
         vmin, vmax = -m, m
         cmap = "RdBu_r" if cmap == "gray" else cmap
+    elif robust:
+        vmin, vmax = 0.0, top or 1.0
     im = ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax)
     ax.set_xticks([])
     ax.set_yticks([])
