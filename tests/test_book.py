@@ -10,9 +10,11 @@ image must decode.
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import functools
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -43,6 +45,9 @@ CHROMIUM_ARGS = [
 #: A Sphinx warning or error line ("path:line: WARNING: ..."); kernel log lines such as
 #: "[IPKernelApp] WARNING | ..." are the kernel's own start-up chatter, not build warnings.
 SPHINX_PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL|SEVERE):")
+#: Wall-time limits: the build executes every page; the tests wait for it.
+BUILD_TIMEOUT_S = 1800
+TEST_TIMEOUT_S = 2400
 #: Pages Sphinx writes besides the book's own documents (still visited, not required in the toc).
 GENERATED_PAGES = {"genindex.html", "search.html", "index.html"}
 
@@ -79,24 +84,43 @@ def _toc_docnames(root: Path) -> list[str]:
     return names
 
 
-@pytest.fixture(scope="module")
-def book(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Build:
-    mathjax = root / "book/_static/mathjax/tex-mml-chtml.js"
-    if not mathjax.is_file():
-        pytest.fail(f"{mathjax} is missing: run `make setup` (scripts/fetch-mathjax.sh)")
-    out = tmp_path_factory.mktemp("book")
+def _build(root: Path, out: Path) -> dict:
+    """Run the strict build into ``out``; its exit status, log and duration."""
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel draws inline
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     start = time.perf_counter()
     proc = subprocess.run(
         [str(jupyter_book), "build", "-W", "--keep-going", "--all",
          "--path-output", str(out), str(root)],
-        cwd=root, env=env, capture_output=True, text=True, timeout=1200,
+        cwd=root, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
     )
-    return Build(proc.returncode, proc.stdout + proc.stderr, out / "_build" / "html",
-                 time.perf_counter() - start)
+    return {"returncode": proc.returncode, "log": proc.stdout + proc.stderr,
+            "seconds": time.perf_counter() - start}
 
 
+@pytest.fixture(scope="module")
+def book(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """The book, built once per test session even when pytest-xdist spreads the tests over
+    several workers: the first worker builds under a lock, the others read its record."""
+    mathjax = root / "book/_static/mathjax/tex-mml-chtml.js"
+    if not mathjax.is_file():
+        pytest.fail(f"{mathjax} is missing: run `make setup` (scripts/fetch-mathjax.sh)")
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = shared / "convlab-book"
+    record = out / "build.json"
+    with open(shared / "convlab-book.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if record.is_file():
+            result = json.loads(record.read_text(encoding="utf-8"))
+        else:
+            result = _build(root, out)
+            record.write_text(json.dumps(result), encoding="utf-8")
+    return Build(result["returncode"], result["log"], out / "_build" / "html",
+                 result["seconds"])
+
+
+@pytest.mark.timeout(TEST_TIMEOUT_S)
 def test_build_is_strict_and_clean(book: Build, root: Path) -> None:
     """Does the strict build succeed with no warning, and produce a page per toc entry?"""
     problems = [line for line in book.log.splitlines() if SPHINX_PROBLEM.search(line)]
@@ -158,6 +182,7 @@ async () => {
 """
 
 
+@pytest.mark.timeout(TEST_TIMEOUT_S)
 def test_every_page_works_offline(book: Build, server: str) -> None:
     """Does every page load from 127.0.0.1 alone, typeset its math and show its images?"""
     if not CHROMIUM.is_file():
