@@ -1,7 +1,7 @@
 """Chapter 1 end to end: does ``python -m autograder grade`` give the instructor source full
 marks and the student edition zero, and does ``nbgrader autograde`` agree exercise by exercise?
 
-One temporary nbgrader course is built for the module: ``generate_assignment`` writes the
+One temporary nbgrader course is built: ``generate_assignment`` writes the
 student edition; ``alice`` submits the source (every answer), ``bob`` the student edition (the
 stubs); ``autograde``, ``generate_feedback`` and ``export`` run on both, and the engine grades
 the same two notebooks through its command line.
@@ -40,11 +40,7 @@ def _run(args: list[str], cwd: Path, timeout: float = 900) -> subprocess.Complet
                           timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if not SOURCE.exists():
-        pytest.skip(f"{SOURCE} is not written yet")
-    root = tmp_path_factory.mktemp("course")
+def build_course(root: Path) -> dict:
     db = f"sqlite:///{root / 'gradebook.db'}"
     conf = [f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url={db}"]
     (root / "source" / CH.id).mkdir(parents=True)
@@ -94,7 +90,7 @@ def _by_exercise(data: dict) -> dict[str, dict]:
     return {t["name"].split(":")[0].split(".", 1)[1]: t for t in data["tests"]}
 
 
-def test_the_source_notebook_gets_full_marks(course):
+def check_source_full_marks(course: dict) -> None:
     res = course["engine"]["alice"]
     assert res["rc"] == 0, res["stderr"][-2000:]
     data = res["data"]
@@ -106,7 +102,7 @@ def test_the_source_notebook_gets_full_marks(course):
     assert data["extra_data"]["chapters"] == ["ch01"]
 
 
-def test_the_student_edition_gets_zero_with_a_clean_report(course):
+def check_student_edition_zero(course: dict) -> None:
     res = course["engine"]["bob"]
     assert res["rc"] == 0, res["stderr"][-2000:]
     data = res["data"]
@@ -119,13 +115,13 @@ def test_the_student_edition_gets_zero_with_a_clean_report(course):
             t["extra_data"]["flags"])
 
 
-def test_the_student_edition_holds_no_solution_and_no_hidden_test(course):
+def check_student_edition_clean(course: dict) -> None:
     text = course["release"].read_text()
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
     assert "grade(" not in text
 
 
-def test_nbgrader_gives_the_same_scores(course):
+def check_nbgrader_agrees(course: dict) -> None:
     for student in ("alice", "bob"):
         engine = _by_exercise(course["engine"][student]["data"])
         theirs = course["nbgrader"][student]
@@ -135,3 +131,14 @@ def test_nbgrader_gives_the_same_scores(course):
             assert (score, max_score) == (t["score"], t["max_score"]), (student, name)
     assert (course["root"] / "grades.csv").exists()
     assert (course["root"] / "feedback" / "alice" / CH.id).is_dir()
+
+
+def test_chapter1_end_to_end(tmp_path):
+    """One test, so that parallel test workers never build the course twice."""
+    if not SOURCE.exists():
+        pytest.skip(f"{SOURCE} is not written yet")
+    course = build_course(tmp_path)
+    check_source_full_marks(course)
+    check_student_edition_zero(course)
+    check_student_edition_clean(course)
+    check_nbgrader_agrees(course)
