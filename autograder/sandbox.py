@@ -287,6 +287,9 @@ class Sandbox:
                 argv += ["--ro-bind", d, d]
             if libs:
                 env["LD_LIBRARY_PATH"] = ":".join(libs)
+        # the root bwrap builds (and the mount points it made in it) read-only too; /tmp and
+        # /scratch are mounts of their own and stay writable
+        argv += ["--remount-ro", "/"]
         for k, v in env.items():
             argv += ["--setenv", k, v]
         fds: tuple[int, ...] = ()
