@@ -104,8 +104,8 @@ def extract_zip(archive: Path, dest: Path, *, max_bytes: int = MAX_ZIP_BYTES,
         plan: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
         for info in infos:
             path = _member_path(info.filename)
-            mode = info.external_attr >> 16
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            kind = stat.S_IFMT(info.external_attr >> 16)  # 0: no type recorded, a plain file
+            if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
                 raise UnsafeArchive(f"zip member {info.filename!r} is a link or a special file")
             total += info.file_size
             if total > max_bytes:

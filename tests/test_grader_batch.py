@@ -85,6 +85,7 @@ def make_class(root: Path) -> dict[str, float]:
     expected["broken"] = 0.0
     flat("honest4", honest, 3.0)
     flat("flipped2", _notebook_text({"corr1d_answer": FLIPPED}), 1.0)
+    flat("stub2", _notebook_text(stub), 0.0)
     (root / "submission_metadata.yml").write_text("ignored: true\n")
     assert len(expected) == 20
     return expected
@@ -137,7 +138,8 @@ def test_batch_killed_halfway_resumes_and_builds_the_csv(klass, tmp_path):
         assert (out / f"{student}.json").stat().st_mtime_ns == mtime
 
     results = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
-    assert {s: r["score"] for s, r in results.items()} == expected
+    assert {s: r["score"] for s, r in results.items()} == expected, {
+        s: r["output"] for s, r in results.items() if r["score"] != expected[s]}
     for bad in ("garbage", "empty", "nofolder", "escape", "broken"):
         assert results[bad]["extra_data"]["error"], bad
         assert results[bad]["output"].startswith("This submission could not be graded")
@@ -240,9 +242,10 @@ def test_zip_size_limits(tmp_path):
     archive = _zip(tmp_path / "many.zip", [(f"{i}.ipynb", b"", 0o100644) for i in range(5)])
     with pytest.raises(batch.UnsafeArchive, match="members"):
         batch.extract_zip(archive, tmp_path, max_members=4)
-    good = _zip(tmp_path / "good.zip", [("d/n.ipynb", b"{}", 0o100644)])
+    good = _zip(tmp_path / "good.zip", [("d/n.ipynb", b"{}", 0o100644), ("m.ipynb", b"", 0o600)])
     (tmp_path / "out").mkdir()
-    assert batch.extract_zip(good, tmp_path / "out") == [tmp_path / "out" / "d" / "n.ipynb"]
+    assert batch.extract_zip(good, tmp_path / "out") == [tmp_path / "out" / "d" / "n.ipynb",
+                                                         tmp_path / "out" / "m.ipynb"]
 
 
 def test_scores_csv_from_results_files(tmp_path):
