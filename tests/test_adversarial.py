@@ -382,6 +382,8 @@ def _leaked():
         targets += [os.path.join(d, "zz_convlab.pth"), os.path.join(d, "sitecustomize.py"),
                     os.path.join(d, "usercustomize.py")]
     for p in targets:
+        if p.startswith(("/scratch/", "/tmp/")):
+            continue  # the worker's own scratch space, thrown away after the exercise
         try:
             with open(p, "a") as f:
                 f.write("import os\\n")
@@ -449,12 +451,12 @@ return _honest(*args, **kwargs)
     Case("os-exit-at-import", "import", "E", "zero",
          cell="import os\nos._exit(0)\n\ndef equivariance_error(*a, **k):\n    return 0.0\n",
          flag="crashed"),
-    # -- resources (tight limits) --------------------------------------------------------------
-    Case("infinite-loop", "resources", "L", "zero", body="""
+    # -- resources (tight limits; the endless loops get a short wall time) ----------------
+    Case("infinite-loop", "loops", "L", "zero", body="""
 while True:
     pass
 """, flag="timeout"),
-    Case("loop-swallowing-signals", "resources", "I", "zero", body="""
+    Case("loop-swallowing-signals", "loops", "I", "zero", body="""
 import signal
 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGXCPU, signal.SIGALRM):
     signal.signal(s, signal.SIG_IGN)
@@ -468,7 +470,7 @@ while True:
     Case("huge-allocation", "resources", "B", "zero", body="""
 keep = []
 while True:
-    keep.append(bytearray(256 << 20))
+    keep.append(torch.empty(256 << 20, dtype=torch.uint8))
 """, flag="memory"),
     Case("process-flood", "resources", "S", "zero", body="""
 import os
@@ -488,6 +490,9 @@ return _spoil(_honest(*args, **kwargs))
 import os
 import sys
 import time
+if _DONE:
+    return _honest(*args, **kwargs)
+_DONE.append(1)
 chunk = b"x" * (1 << 20)
 written = {"/tmp": 0, "/scratch": 0}
 for folder, files in (("/tmp", 32), ("/scratch", 4)):  # files of 15 MiB: under the file limit
@@ -506,10 +511,13 @@ time.sleep(1.0)
 if written["/tmp"] > 256:  # /tmp is held in memory: it must be capped
     return _spoil(_honest(*args, **kwargs))
 return _honest(*args, **kwargs)
-"""),
+""", before="_DONE = []  # fill and flood once, on the first case"),
 ]
 
-LIMITS = {"resources": Limits(wall_s=25, memory_mb=3072, file_size_mb=16, cpu_s=60)}
+LIMITS = {"loops": Limits(wall_s=20, cpu_s=60),
+          "resources": Limits(wall_s=90, memory_mb=3072, file_size_mb=16, cpu_s=60)}
+#: Groups whose other exercises are not graded (their cases' slots only), to save time.
+CASE_SLOTS_ONLY = ("static1", "static2", "loops", "resources")
 #: Slots whose exercise depends on another slot's cell: none here (hostile code runs at call
 #: time, or in a cell no later exercise needs); slots without a case hold the honest solution.
 
@@ -538,8 +546,9 @@ def _tamper_notebook() -> dict:
     return nb
 
 
-#: The tampered notebook's expected outcome per slot.
-TAMPER_EXPECT = {"L": "zero", "S": "zero", "I": "full", "B": "full", "E": "full"}
+#: The tampered notebook's expected outcome per slot. The swapped ids move the equivariance
+#: cell (which may call F.conv2d) above the im2col and backward tests, where it is forbidden.
+TAMPER_EXPECT = {"L": "zero", "S": "zero", "I": "forbidden", "B": "forbidden", "E": "full"}
 
 
 # -- running everything once -------------------------------------------------------------------
@@ -637,9 +646,10 @@ def grade_all(base: Path) -> Run:
                for g in notebooks}
     exercises = graders["tamper"].submissions(SOURCE)[0][3]
     by_name = {ex.name: ex for ex in exercises}
-    jobs = [(g, slot) for g in notebooks for slot in SLOTS]
+    jobs = [(g, slot) for g in notebooks for slot in SLOTS
+            if g not in CASE_SLOTS_ONLY or any(c.group == g and c.slot == slot for c in CASES)]
     # the slow ones first, so that two workers stay busy to the end
-    jobs.sort(key=lambda j: j[0] != "resources")
+    jobs.sort(key=lambda j: j[0] not in ("loops", "resources"))
 
     def grade(job: tuple[str, str]) -> tuple[Graded, float]:
         group, slot = job
@@ -689,7 +699,7 @@ def _problems(res: Graded, expect: str, flag: str | None = None,
 def _untouched_slots() -> list[tuple[str, str]]:
     used = {(c.group, c.slot) for c in CASES}
     return [(g, s) for g in dict.fromkeys(c.group for c in CASES) for s in SLOTS
-            if (g, s) not in used]
+            if (g, s) not in used and g not in CASE_SLOTS_ONLY]
 
 
 def test_adversarial_suite(tmp_path: Path) -> None:
@@ -706,7 +716,9 @@ def test_adversarial_suite(tmp_path: Path) -> None:
     points = {"L": 20, "S": 10, "I": 20, "B": 20, "E": 10}
     for slot, expect in TAMPER_EXPECT.items():
         res = run.results[("tamper", slot)]
-        problems += [f"tamper/{slot}: {p}" for p in _problems(res, expect)]
+        problems += [f"tamper/{slot}: {p}" for p in (
+            _problems(res, "zero", "forbidden-api") if expect == "forbidden"
+            else _problems(res, expect))]
         if res.max_score != points[slot]:  # the points come from the declarations
             problems.append(f"tamper/{slot}: max_score {res.max_score:g}")
     fake = run.results[("writes", "S")]
