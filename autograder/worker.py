@@ -111,9 +111,23 @@ def _torch_guard(forbidden: tuple[str, ...]) -> Any:
                 raise ForbiddenAPIError(f"{hit} is not allowed in this exercise")
             return func(*args, **(kwargs or {}))
 
+        def verify(self) -> None:
+            """Record a removed guard (``torch.overrides._pop_mode`` and the like)."""
+            from torch.overrides import _get_current_function_mode_stack
+
+            if not any(m is self for m in _get_current_function_mode_stack()):
+                name = "the forbidden-API guard (removed by the code)"
+                if name not in self.used:
+                    self.used.append(name)
+
     guard = Guard()
     guard.used = []
     return guard
+
+
+#: Turns every torch-function mode off, the guard above included; torch's eager code never
+#: uses it, so it is forbidden wherever anything is.
+_GUARD_SWITCH = "torch._C.DisableTorchFunction"
 
 
 def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...]) -> tuple[
@@ -127,7 +141,11 @@ def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...]) 
         torch_guard = _torch_guard(forbidden) if cell["student"] and forbidden else None
         try:
             with (torch_guard or contextlib.nullcontext()), guard:
-                exec(compile(cell["source"], f"<cell {cell['id']}>", "exec"), namespace)
+                try:
+                    exec(compile(cell["source"], f"<cell {cell['id']}>", "exec"), namespace)
+                finally:
+                    if torch_guard is not None:
+                        torch_guard.verify()
         except BaseException as exc:  # SystemExit and KeyboardInterrupt too: report, go on
             errors.append({"cell": cell["id"], "error": _describe(exc)})
         if isinstance(guard, Forbidden):
@@ -152,6 +170,8 @@ def main(scratch: str) -> int:
     from convlab.exercises.spec import Case
 
     ex = _find_exercise(job["module"], job["exercise"])
+    if ex.forbidden:
+        ex = ex.replace(forbidden=tuple(dict.fromkeys(ex.forbidden + (_GUARD_SWITCH,))))
     cases = [Case(args=a, kwargs=k) for a, k in job["cases"]]
     namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
     shell = _Shell(namespace)
@@ -167,13 +187,17 @@ def main(scratch: str) -> int:
         torch_guard = _torch_guard(ex.forbidden) if ex.forbidden else None
         try:
             with torch_guard or contextlib.nullcontext():
-                attempts, run_used = attempt_all(ex, func, cases)
+                try:
+                    attempts, run_used = attempt_all(ex, func, cases)
+                finally:
+                    if torch_guard is not None:
+                        torch_guard.verify()
             used += [u for u in run_used if u not in used]
-            if torch_guard is not None:
-                used += [u for u in torch_guard.used if u not in used]
         except BaseException as exc:  # SystemExit/KeyboardInterrupt escaping attempt_all
             attempts = []
             error = f"{ex.entry} {_describe(exc)}"
+        if torch_guard is not None:
+            used += [u for u in torch_guard.used if u not in used]
     for stream in (sys.__stdout__, sys.__stderr__):
         with contextlib.suppress(Exception):  # the student's code may have closed them
             stream.flush()
