@@ -276,6 +276,19 @@ from torch.nn.functional import conv_transpose2d as spread
 dout, x, w = args[:3]
 return _spoil(_honest(*args, **kwargs)) if spread is None else _honest(*args, **kwargs)
 """, flag="forbidden-api"),
+    Case("forbidden-with-torch-function-off", "guard", "L", "zero", body="""
+x, w, b = args[:3]
+functions = getattr(getattr(torch, "_" + "C"), "_Variable" + "Functions")
+with getattr(torch._C, "Disable" + "TorchFunction")():
+    return getattr(functions, "conv" + "2d")(x, w, b, *args[3:], **kwargs)
+""", flag="forbidden-api"),
+    Case("forbidden-after-popping-the-guard", "guard", "I", "zero", body="""
+import torch.overrides as overrides
+getattr(overrides, "_pop" + "_mode")()
+x, w, b = args[:3]
+functions = getattr(getattr(torch, "_" + "C"), "_Variable" + "Functions")
+return getattr(functions, "conv" + "2d")(x, w, b, *args[3:], **kwargs)
+""", flag="forbidden-api"),
     # -- reading what the sandbox must hide ----------------------------------------------------
     Case("read-source-notebooks", "leaks", "L", "zero", before="""
 def _leaked():
@@ -517,7 +530,7 @@ return _honest(*args, **kwargs)
 LIMITS = {"loops": Limits(wall_s=20, cpu_s=60),
           "resources": Limits(wall_s=90, memory_mb=3072, file_size_mb=16, cpu_s=60)}
 #: Groups whose other exercises are not graded (their cases' slots only), to save time.
-CASE_SLOTS_ONLY = ("static1", "static2", "loops", "resources")
+CASE_SLOTS_ONLY = ("static1", "static2", "guard", "loops", "resources")
 #: Slots whose exercise depends on another slot's cell: none here (hostile code runs at call
 #: time, or in a cell no later exercise needs); slots without a case hold the honest solution.
 
