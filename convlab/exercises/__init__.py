@@ -36,7 +36,7 @@ def check(key: str, func: Callable[..., Any]) -> Verdict:
 
 
 def grade(key: str, func: Callable[..., Any]) -> Verdict:
-    """nbgrader's hidden test: the same exercise on hidden inputs; raises AssertionError on failure."""
+    """nbgrader's hidden test: the exercise on hidden inputs; raises AssertionError on failure."""
     ex = get(key)
     verdict = run_exercise(ex, func, kernel_hidden_seed(key))
     if not verdict.passed:

@@ -17,7 +17,9 @@ def describe_exception(exc: BaseException) -> str:
     return f"raised {type(exc).__name__}" + (f": {text}" if text else "")
 
 
-def attempt_all(ex: Exercise, func: Callable[..., Any], cases: list) -> tuple[list[Attempt], list[str]]:
+def attempt_all(
+    ex: Exercise, func: Callable[..., Any], cases: list
+) -> tuple[list[Attempt], list[str]]:
     """Run every case under the exercise's forbidden-API guard. Returns attempts and violations."""
     attempts: list[Attempt] = []
     with forbidden(ex.forbidden) as guard:

@@ -19,11 +19,12 @@ class Chapter:
 CHAPTERS: dict[str, Chapter] = {
     c.id: c
     for c in (
-        Chapter("ch01", "Vanilla convolution", "convlab.exercises.ch01", "vanilla_convolution.ipynb"),
-        Chapter("ch02", "Group convolution", "convlab.exercises.ch02", "group_convolution.ipynb"),
-        Chapter(
-            "ch03", "Transposed convolution", "convlab.exercises.ch03", "transposed_convolution.ipynb"
-        ),
+        Chapter("ch01", "Vanilla convolution", "convlab.exercises.ch01",
+                "vanilla_convolution.ipynb"),
+        Chapter("ch02", "Group convolution", "convlab.exercises.ch02",
+                "group_convolution.ipynb"),
+        Chapter("ch03", "Transposed convolution", "convlab.exercises.ch03",
+                "transposed_convolution.ipynb"),
     )
 }
 

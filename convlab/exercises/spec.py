@@ -79,7 +79,8 @@ class Exercise:
         points: points of the nbgrader test cell and of the results file.
         make_cases: ``rng -> [Case, ...]``, the inputs, drawn from a ``numpy`` Generator.
         reference: ``case -> outputs``; plain arrays, computed by ``convlab``.
-        forbidden: dotted names of APIs the solution must not call (``"torch.nn.functional.conv2d"``).
+        forbidden: dotted names of APIs the solution must not call
+            (``"torch.nn.functional.conv2d"``).
         diagnoses: mistakes the feedback can name.
         rtol, atol: tolerances of the final comparison (float32 defaults).
         timeout_s: wall-time budget for all cases together inside the worker.
