@@ -1,23 +1,22 @@
-"""``python -m bench [--device cpu|cuda] [--quick]``: the ops benchmark, then the grading one.
+"""``python -m bench [--device cpu|cuda] [--quick]``: the ops benchmark, then grading's.
 
-:mod:`bench.ops` always runs; :mod:`bench.grading` runs after it when that module exists. Both
-receive the same command-line arguments.
+:mod:`bench.ops` (convlab against PyTorch), :mod:`bench.grading` (chapter 1 graded with the
+sandbox and without it) and :mod:`bench.batch` (batch throughput with 1 and 2 workers) run in
+that order; each receives the same command-line arguments and ignores those it does not know.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
+
+SECTIONS = ("bench.ops", "bench.grading", "bench.batch")
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    from . import ops
-
-    ops.main(argv)
-    if importlib.util.find_spec("bench.grading") is not None:
-        importlib.import_module("bench.grading").main(argv)
+    for name in SECTIONS:
+        importlib.import_module(name).main(argv)
 
 
 if __name__ == "__main__":
