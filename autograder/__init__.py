@@ -8,7 +8,9 @@ own sandboxed worker process (:mod:`autograder.worker`); only plain arrays cross
 Modules, one job each: ``notebook`` (read, identify, assemble), ``scan`` (static scan for
 forbidden APIs), ``sandbox`` (limits, the bubblewrap command line), ``wire`` (the data-only
 format), ``worker`` (runs inside the sandbox), ``engine`` (orchestration), ``results``
-(Gradescope's schema, atomic write), ``cli`` (the command line).
+(Gradescope's schema, atomic write), ``batch`` (a class at once, resumable, ``scores.csv``),
+``gradebook`` (scores into nbgrader's gradebook), ``gradescope`` (the autograder bundle and
+its run), ``cli`` (the command line).
 
 This package imports nothing on import: the worker loads ``autograder.wire`` and
 ``autograder.worker`` inside the sandbox without the rest.
