@@ -29,13 +29,14 @@ import os
 import sys
 import sysconfig
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from .compare import to_student_value
 from .spec import Attempt, Case, Diagnosis, Exercise, Outputs, Verdict
+from .training import DigitsClassifierTraining, TrainableNet, seed_cases
 
 #: PyTorch's convolution, held before any student code runs; only reference code calls it.
 _torch_conv2d = torch.nn.functional.conv2d
@@ -716,7 +717,7 @@ def as_conv2d(func: Callable[..., Any]) -> Callable[..., torch.Tensor]:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingExercise(Exercise):
+class ConvTrainingExercise(DigitsClassifierTraining):
     """The student's convolution trains :class:`~convlab.models.small.DigitsCNN` on the digits.
 
     The case holds the seed (initial weights and batch order). ``run`` (in the worker) trains
@@ -730,13 +731,18 @@ class TrainingExercise(Exercise):
     """
 
     steps_cpu: int = 120
-    steps_gpu: int = 300
-    batch_size: int = 64
-    lr: float = 0.05
-    window: int = 10
-    curve_atol: float = 0.05
     accuracy_bar_cpu: float = 0.85
     accuracy_bar_gpu: float = 0.9
+
+    needs_cases: ClassVar[bool] = True
+
+    def make_net(self, seed: int) -> TrainableNet:
+        from convlab.models.small import DigitsCNN
+
+        return DigitsCNN(seed=seed)
+
+    def adapt(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        return as_conv2d(func)
 
     def _train(self, conv: Callable[..., Any] | None, seed: int, steps: int,
                device: torch.device) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -756,78 +762,14 @@ class TrainingExercise(Exercise):
             torch.set_num_threads(threads)
         return np.asarray(history.train_loss, dtype=np.float32), net.state_arrays()
 
-    def run(self, func: Callable[..., Any], case: Case) -> Outputs:
-        from convlab.train import pick_device
 
-        device = pick_device()
-        steps = self.steps_gpu if device.type == "cuda" else self.steps_cpu
-        losses, weights = self._train(as_conv2d(func), case.kwargs["seed"], steps, device)
-        return (losses, *weights.values())
-
-    def judge(self, cases: Sequence[Case], attempts: Sequence[Attempt]) -> Verdict:
-        from convlab.data import digits_loaders
-        from convlab.models.small import DigitsCNN
-        from convlab.train import evaluate, pick_device
-
-        if len(attempts) != len(cases) or not cases:
-            return Verdict(False, f"expected {len(cases)} results, got {len(attempts)}")
-        message = ""
-        for case, got in zip(cases, attempts, strict=True):
-            if isinstance(got, str):
-                return Verdict(False, f"training failed: {got}")
-            seed = case.kwargs["seed"]
-            names = list(DigitsCNN(seed=seed).state_arrays())
-            if len(got) != 1 + len(names):
-                return Verdict(False, f"the run returned {len(got)} arrays, expected "
-                                      f"{1 + len(names)} (a loss curve and the weights)")
-            losses = np.asarray(got[0], dtype=np.float64)
-            if losses.ndim != 1 or len(losses) not in (self.steps_cpu, self.steps_gpu):
-                return Verdict(False, f"the loss curve has shape {losses.shape}, expected "
-                                      f"({self.steps_cpu},) or ({self.steps_gpu},)")
-            if not np.isfinite(losses).all():
-                return Verdict(False, "the training loss became NaN or infinite")
-            steps = len(losses)
-            reference, _ = self._train(None, seed, steps, pick_device())
-            smooth = np.ones(self.window) / self.window
-            gap = np.abs(np.convolve(losses, smooth, "valid")
-                         - np.convolve(reference.astype(np.float64), smooth, "valid"))
-            off = np.nonzero(gap > self.curve_atol)[0]
-            if off.size:
-                step = int(off[0])
-                return Verdict(
-                    False,
-                    f"the loss curve diverges from the reference after step {step} (smoothed "
-                    f"over {self.window} steps: {losses[step:step + self.window].mean():.3f} "
-                    f"against {reference[step:step + self.window].mean():.3f})",
-                    ("training-curve",),
-                )
-            net = DigitsCNN(seed=seed)
-            try:
-                net.load_arrays(dict(zip(names, got[1:], strict=True)))
-            except ValueError as err:
-                return Verdict(False, f"the returned weights do not fit the network: {err}")
-            _, test = digits_loaders(batch_size=self.batch_size, seed=seed)
-            _, accuracy = evaluate(net, test, torch.device("cpu"))
-            bar = self.accuracy_bar_gpu if steps == self.steps_gpu else self.accuracy_bar_cpu
-            if accuracy < bar:
-                return Verdict(False, f"test accuracy {accuracy:.0%} of the trained weights is "
-                                      f"below the bar {bar:.0%}", ("training-accuracy",))
-            message = (f"trained {steps} steps: the loss curve tracks the reference (largest "
-                       f"smoothed gap {gap.max():.2g}), test accuracy {accuracy:.1%}")
-        return Verdict(True, message)
-
-
-TRAIN_DIGITS_CNN = TrainingExercise(
+TRAIN_DIGITS_CNN = ConvTrainingExercise(
     chapter="ch01",
     name="train_digits_cnn",
     entry="conv2d_im2col",
     points=20,
-    make_cases=lambda rng: [Case(kwargs={"seed": int(rng.integers(0, 2**31 - 1))},
-                                 label="DigitsCNN on the digits")],
-    reference=lambda case: (),  # unused: judge trains the reference network itself
+    make_cases=seed_cases("DigitsCNN on the digits"),
     forbidden=CONV_APIS,
-    timeout_s=300.0,
-    title="training check",
 )
 
 

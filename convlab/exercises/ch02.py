@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from torch import nn
 from convlab.models.small import SmallNet
 
 from .spec import Attempt, Case, Diagnosis, Exercise, Outputs, Verdict
+from .training import DigitsClassifierTraining, TrainableNet, seed_cases
 
 CONV_APIS: tuple[str, ...] = (
     "torch.nn.functional.conv2d",
@@ -565,7 +566,7 @@ def _train_shuffle_net(unit: UnitFn | None, seed: int, steps: int, batch_size: i
 
 
 @dataclasses.dataclass(frozen=True)
-class UnitTrainingExercise(Exercise):
+class UnitTrainingExercise(DigitsClassifierTraining):
     """The student's ShuffleNet unit trains :class:`ShuffleDigitsNet` on the digits.
 
     The same contract as chapter 1's training check: ``run`` (in the worker) trains the network
@@ -578,76 +579,28 @@ class UnitTrainingExercise(Exercise):
     """
 
     steps_cpu: int = 100
-    steps_gpu: int = 300
-    batch_size: int = 64
-    lr: float = 0.05
-    window: int = 10
-    curve_atol: float = 0.05
     accuracy_bar_cpu: float = 0.8
     accuracy_bar_gpu: float = 0.9
 
-    def run(self, func: Callable[..., Any], case: Case) -> Outputs:
+    weights_note: ClassVar[str] = " (in the reference unit)"
+
+    def make_net(self, seed: int) -> TrainableNet:
+        return ShuffleDigitsNet(seed=seed)
+
+    def _train(self, unit: UnitFn | None, seed: int, steps: int,
+               device: torch.device) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return _train_shuffle_net(unit, seed, steps, self.batch_size, self.lr, device)
+
+    def _reference_losses(self, seed: int, steps: int) -> np.ndarray:
         from convlab.train import pick_device
 
-        device = pick_device()
-        steps = self.steps_gpu if device.type == "cuda" else self.steps_cpu
-        losses, weights = _train_shuffle_net(func, case.kwargs["seed"], steps, self.batch_size,
-                                             self.lr, device)
-        return (losses, *weights.values())
+        reference, _ = _reference_run(seed, steps, self.batch_size, self.lr, str(pick_device()))
+        return reference
 
-    def judge(self, cases: Sequence[Case], attempts: Sequence[Attempt]) -> Verdict:
-        from convlab.data import digits_loaders
-        from convlab.train import evaluate, pick_device
-
-        if len(attempts) != len(cases):
-            return Verdict(False, f"expected {len(cases)} results, got {len(attempts)}")
-        message = ""
-        for case, got in zip(cases, attempts, strict=True):
-            if isinstance(got, str):
-                return Verdict(False, f"training failed: {got}")
-            seed = case.kwargs["seed"]
-            names = list(ShuffleDigitsNet(seed=seed).state_arrays())
-            if len(got) != 1 + len(names):
-                return Verdict(False, f"the run returned {len(got)} arrays, expected "
-                                      f"{1 + len(names)} (a loss curve and the weights)")
-            losses = np.asarray(got[0], dtype=np.float64)
-            if losses.ndim != 1 or len(losses) not in (self.steps_cpu, self.steps_gpu):
-                return Verdict(False, f"the loss curve has shape {losses.shape}, expected "
-                                      f"({self.steps_cpu},) or ({self.steps_gpu},)")
-            if not np.isfinite(losses).all():
-                return Verdict(False, "the training loss became NaN or infinite")
-            steps = len(losses)
-            reference, _ = _reference_run(seed, steps, self.batch_size, self.lr,
-                                          str(pick_device()))
-            smooth = np.ones(self.window) / self.window
-            gap = np.abs(np.convolve(losses, smooth, "valid")
-                         - np.convolve(reference.astype(np.float64), smooth, "valid"))
-            off = np.nonzero(gap > self.curve_atol)[0]
-            if off.size:
-                step = int(off[0])
-                return Verdict(
-                    False,
-                    f"the loss curve diverges from the reference after step {step} (smoothed "
-                    f"over {self.window} steps: {losses[step:step + self.window].mean():.3f} "
-                    f"against {reference[step:step + self.window].mean():.3f}); check the unit "
-                    "against its visible check first",
-                    ("training-curve",),
-                )
-            net = ShuffleDigitsNet(seed=seed)
-            try:
-                net.load_arrays(dict(zip(names, got[1:], strict=True)))
-            except ValueError as err:
-                return Verdict(False, f"the returned weights do not fit the network: {err}")
-            _, test = digits_loaders(batch_size=self.batch_size, seed=seed)
-            _, accuracy = evaluate(net, test, torch.device("cpu"))
-            bar = self.accuracy_bar_gpu if steps == self.steps_gpu else self.accuracy_bar_cpu
-            if accuracy < bar:
-                return Verdict(False, f"test accuracy {accuracy:.0%} of the trained weights (in "
-                                      f"the reference unit) is below the bar {bar:.0%}",
-                               ("training-accuracy",))
-            message = (f"trained {steps} steps: the loss curve tracks the reference (largest "
-                       f"smoothed gap {gap.max():.2g}), test accuracy {accuracy:.1%}")
-        return Verdict(True, message)
+    def divergence_message(self, step: int, losses: np.ndarray, reference: np.ndarray,
+                           mine: np.ndarray, ref: np.ndarray) -> str:
+        return (super().divergence_message(step, losses, reference, mine, ref)
+                + "; check the unit against its visible check first")
 
 
 TRAIN_SHUFFLENET = UnitTrainingExercise(
@@ -655,12 +608,8 @@ TRAIN_SHUFFLENET = UnitTrainingExercise(
     name="train_shufflenet",
     entry="shufflenet_unit_forward",
     points=20,
-    make_cases=lambda rng: [Case(kwargs={"seed": int(rng.integers(0, 2**31 - 1))},
-                                 label="a small ShuffleNet on the digits")],
-    reference=lambda case: (),
+    make_cases=seed_cases("a small ShuffleNet on the digits"),
     forbidden=SHUFFLE_APIS + ("convlab.blocks.ShuffleNetUnit.forward",),
-    timeout_s=300.0,
-    title="training check",
 )
 
 

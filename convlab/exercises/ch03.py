@@ -12,13 +12,14 @@ Conventions shared by the declarations below (and stated in the notebook):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from .spec import Attempt, Case, Diagnosis, Exercise, Outputs, Verdict
+from .spec import Case, Diagnosis, Exercise, Outputs
+from .training import TrainableNet, TrainingExercise, seed_cases
 
 CONV_APIS: tuple[str, ...] = (
     "torch.nn.functional.conv2d",
@@ -381,7 +382,7 @@ def as_conv_transpose2d(func: Callable[..., Any]) -> Callable[..., torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
-class DecoderTrainingExercise(Exercise):
+class DecoderTrainingExercise(TrainingExercise):
     """The student's transposed convolution upsamples in the decoder of
     :class:`~convlab.models.small.DigitsAutoencoder`, trained to reconstruct the digits.
 
@@ -397,13 +398,22 @@ class DecoderTrainingExercise(Exercise):
 
     steps_cpu: int = 150
     steps_gpu: int = 400
-    batch_size: int = 64
     lr: float = 0.01
-    window: int = 10
     curve_atol: float = 0.002
     curve_rtol: float = 0.1
     mse_bar_cpu: float = 0.015
     mse_bar_gpu: float = 0.006
+
+    loss_name: ClassVar[str] = "reconstruction loss"
+    metric_flag: ClassVar[str] = "training-error"
+
+    def make_net(self, seed: int) -> TrainableNet:
+        from convlab.models.small import DigitsAutoencoder
+
+        return DigitsAutoencoder(seed=seed)
+
+    def adapt(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        return as_conv_transpose2d(func)
 
     def _train(self, conv_transpose: Callable[..., Any] | None, seed: int, steps: int,
                device: torch.device) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -419,70 +429,28 @@ class DecoderTrainingExercise(Exercise):
                       device=device, seed=seed, loss_fn=F.mse_loss, progress=False)
         return np.asarray(history.train_loss, dtype=np.float32), net.state_arrays()
 
-    def run(self, func: Callable[..., Any], case: Case) -> Outputs:
-        from convlab.train import pick_device
+    def curve_limit(self, ref: np.ndarray) -> float | np.ndarray:
+        return self.curve_atol + self.curve_rtol * ref
 
-        device = pick_device()
-        steps = self.steps_gpu if device.type == "cuda" else self.steps_cpu
-        losses, weights = self._train(as_conv_transpose2d(func), case.kwargs["seed"], steps,
-                                      device)
-        return (losses, *weights.values())
+    def divergence_message(self, step: int, losses: np.ndarray, reference: np.ndarray,
+                           mine: np.ndarray, ref: np.ndarray) -> str:
+        return (f"the reconstruction-loss curve diverges from the reference after step {step} "
+                f"(smoothed over {self.window} steps: {mine[step]:.4f} against "
+                f"{ref[step]:.4f})")
 
-    def judge(self, cases: Sequence[Case], attempts: Sequence[Attempt]) -> Verdict:
+    def assess(self, net: TrainableNet, seed: int, steps: int) -> tuple[bool, str]:
         import torch.nn.functional as F
 
         from convlab.data import digits_loaders
-        from convlab.models.small import DigitsAutoencoder
-        from convlab.train import evaluate, pick_device
+        from convlab.train import evaluate
 
-        if len(attempts) != len(cases):
-            return Verdict(False, f"expected {len(cases)} results, got {len(attempts)}")
-        message = ""
-        for case, got in zip(cases, attempts, strict=True):
-            if isinstance(got, str):
-                return Verdict(False, f"training failed: {got}")
-            seed = case.kwargs["seed"]
-            names = list(DigitsAutoencoder(seed=seed).state_arrays())
-            if len(got) != 1 + len(names):
-                return Verdict(False, f"the run returned {len(got)} arrays, expected "
-                                      f"{1 + len(names)} (a loss curve and the weights)")
-            losses = np.asarray(got[0], dtype=np.float64)
-            if losses.ndim != 1 or len(losses) not in (self.steps_cpu, self.steps_gpu):
-                return Verdict(False, f"the loss curve has shape {losses.shape}, expected "
-                                      f"({self.steps_cpu},) or ({self.steps_gpu},)")
-            if not np.isfinite(losses).all():
-                return Verdict(False, "the reconstruction loss became NaN or infinite")
-            steps = len(losses)
-            reference, _ = self._train(None, seed, steps, pick_device())
-            smooth = np.ones(self.window) / self.window
-            mine = np.convolve(losses, smooth, "valid")
-            ref = np.convolve(reference.astype(np.float64), smooth, "valid")
-            gap = np.abs(mine - ref)
-            off = np.nonzero(gap > self.curve_atol + self.curve_rtol * ref)[0]
-            if off.size:
-                step = int(off[0])
-                return Verdict(
-                    False,
-                    f"the reconstruction-loss curve diverges from the reference after step "
-                    f"{step} (smoothed over {self.window} steps: {mine[step]:.4f} against "
-                    f"{ref[step]:.4f})",
-                    ("training-curve",),
-                )
-            net = DigitsAutoencoder(seed=seed)
-            try:
-                net.load_arrays(dict(zip(names, got[1:], strict=True)))
-            except ValueError as err:
-                return Verdict(False, f"the returned weights do not fit the network: {err}")
-            _, test = digits_loaders(batch_size=self.batch_size, seed=seed, targets="image")
-            mse, _ = evaluate(net, test, torch.device("cpu"), loss_fn=F.mse_loss)
-            bar = self.mse_bar_gpu if steps == self.steps_gpu else self.mse_bar_cpu
-            if mse > bar:
-                return Verdict(False, f"the trained weights reconstruct the test digits with "
-                                      f"MSE {mse:.4f}, above the bar {bar}",
-                               ("training-error",))
-            message = (f"trained {steps} steps: the loss curve tracks the reference (largest "
-                       f"smoothed gap {gap.max():.2g}), test reconstruction MSE {mse:.4f}")
-        return Verdict(True, message)
+        _, test = digits_loaders(batch_size=self.batch_size, seed=seed, targets="image")
+        mse, _ = evaluate(net, test, torch.device("cpu"), loss_fn=F.mse_loss)
+        bar = self.mse_bar_gpu if steps == self.steps_gpu else self.mse_bar_cpu
+        if mse > bar:
+            return False, (f"the trained weights reconstruct the test digits with MSE "
+                           f"{mse:.4f}, above the bar {bar}")
+        return True, f"test reconstruction MSE {mse:.4f}"
 
 
 TRAIN_DECODER = DecoderTrainingExercise(
@@ -490,14 +458,10 @@ TRAIN_DECODER = DecoderTrainingExercise(
     name="train_decoder",
     entry="conv_transpose2d_scatter",
     points=20,
-    make_cases=lambda rng: [Case(kwargs={"seed": int(rng.integers(0, 2**31 - 1))},
-                                 label="DigitsAutoencoder on the digits")],
-    reference=lambda case: (),
+    make_cases=seed_cases("DigitsAutoencoder on the digits"),
     # Only the transposed convolutions: the grader scans every answer cell before this check,
     # and exercise 4 (zero_insert_conv) calls F.conv2d by design.
     forbidden=TRANSPOSED_APIS + ("torch.convolution", "torch._convolution"),
-    timeout_s=300.0,
-    title="training check",
 )
 
 
