@@ -100,9 +100,33 @@ def _check_bias(bias: torch.Tensor | None, out_channels: int, op: str) -> None:
         )
 
 
-def _sizes(x: torch.Tensor) -> tuple[int, int, int]:
-    c, h, w = x.shape[-3:]
-    return int(c), int(h), int(w)
+def _check_steps(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: int | Sequence[int],
+    dilation: int | Sequence[int],
+    groups: int,
+    op: str,
+) -> tuple[int, Pair, Pair]:
+    """The tensors checked, then ``(groups, stride, dilation)`` normalised."""
+    check_tensors(x, weight, bias, op)
+    g = _check_groups(groups, op)
+    return g, pair(stride, "stride", op, 1), pair(dilation, "dilation", op, 1)
+
+
+def _check_channels(
+    x: torch.Tensor, weight: torch.Tensor, groups: int, op: str
+) -> tuple[tuple[int, int, int], tuple[int, int, int, int]]:
+    """``x``'s ``(C, H, W)`` and ``weight``'s four sizes, after checking that ``weight`` has
+    no empty dimension and that ``groups`` divides the input channels."""
+    c, h, w = (int(n) for n in x.shape[-3:])
+    a, b, kh, kw = (int(n) for n in weight.shape)
+    if min(a, b, kh, kw) < 1:
+        raise ValueError(f"{op}: weight must have no empty dimension, got {tuple(weight.shape)}")
+    if c % groups != 0:
+        raise ValueError(f"{op}: in_channels ({c}) must be divisible by groups ({groups})")
+    return (c, h, w), (a, b, kh, kw)
 
 
 def conv2d_geometry(
@@ -120,16 +144,8 @@ def conv2d_geometry(
     ``weight`` is (C_out, C_in / groups, kH, kW). ``padding`` is an int, a pair, ``'valid'``
     (no padding) or ``'same'`` (stride 1 only; output size = input size).
     """
-    check_tensors(x, weight, bias, op)
-    g = _check_groups(groups, op)
-    s = pair(stride, "stride", op, 1)
-    d = pair(dilation, "dilation", op, 1)
-    c_in, h, w = _sizes(x)
-    c_out, c_per_group, kh, kw = (int(n) for n in weight.shape)
-    if min(c_out, c_per_group, kh, kw) < 1:
-        raise ValueError(f"{op}: weight must have no empty dimension, got {tuple(weight.shape)}")
-    if c_in % g != 0:
-        raise ValueError(f"{op}: in_channels ({c_in}) must be divisible by groups ({g})")
+    g, s, d = _check_steps(x, weight, bias, stride, dilation, groups, op)
+    (c_in, h, w), (c_out, c_per_group, kh, kw) = _check_channels(x, weight, g, op)
     if c_out % g != 0:
         raise ValueError(f"{op}: out_channels ({c_out}) must be divisible by groups ({g})")
     if c_per_group * g != c_in:
@@ -181,20 +197,12 @@ def conv_transpose2d_geometry(
     ``weight`` is (C_in, C_out / groups, kH, kW); ``padding`` is an int or a pair (no strings,
     as in PyTorch); ``output_padding`` must be smaller than stride or dilation.
     """
-    check_tensors(x, weight, bias, op)
-    g = _check_groups(groups, op)
-    s = pair(stride, "stride", op, 1)
-    d = pair(dilation, "dilation", op, 1)
+    g, s, d = _check_steps(x, weight, bias, stride, dilation, groups, op)
     if isinstance(padding, str):
         raise ValueError(f"{op}: padding must be an int or a pair of ints, got {padding!r}")
     ph, pw = pair(padding, "padding", op, 0)
     op_pad = pair(output_padding, "output_padding", op, 0)
-    c_in, h, w = _sizes(x)
-    c_w_in, c_out_per_group, kh, kw = (int(n) for n in weight.shape)
-    if min(c_w_in, c_out_per_group, kh, kw) < 1:
-        raise ValueError(f"{op}: weight must have no empty dimension, got {tuple(weight.shape)}")
-    if c_in % g != 0:
-        raise ValueError(f"{op}: in_channels ({c_in}) must be divisible by groups ({g})")
+    (c_in, h, w), (c_w_in, c_out_per_group, kh, kw) = _check_channels(x, weight, g, op)
     if c_w_in != c_in:
         raise ValueError(
             f"{op}: input channels ({c_in}) must equal weight.shape[0] ({c_w_in})"
