@@ -49,8 +49,10 @@ release: setup
 bench: setup
 	$(PY) -m bench
 
+# On a CUDA machine whose python3 already has a CUDA build of torch, run the script directly:
+# `bash scripts/gpu-check.sh` (it needs only torch, pytest and hypothesis).
 gpu-check: setup
-	bash scripts/gpu-check.sh
+	PYTHON=$(PY) bash scripts/gpu-check.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .
