@@ -11,6 +11,7 @@ from convlab.analysis import count_params
 from convlab.blocks import (
     BLOCKS,
     BNInceptionModule,
+    Bottleneck,
     ConvNormAct,
     DepthwiseSeparable,
     InceptionModule,
@@ -84,6 +85,53 @@ def test_resnext_bad_args() -> None:
         ResNeXtBlock(64, 64, cardinality=0)
     with pytest.raises(ValueError, match="each group has a channel"):
         ResNeXtBlock(64, 8, cardinality=32, base_width=4)
+
+
+# -- ResNet bottleneck ---------------------------------------------------------------------------
+@pytest.mark.parametrize("stride_in_3x3", [False, True])
+def test_bottleneck_stride_placement_and_shapes(stride_in_3x3: bool) -> None:
+    block = Bottleneck(256, 128, stride=2, stride_in_3x3=stride_in_3x3)
+    assert block(torch.randn(2, 256, 15, 15)).shape == (2, 512, 8, 8)  # ceil(15 / 2)
+    conv1, conv2 = block.conv1[0], block.conv2[0]
+    assert (conv1.stride, conv2.stride) == (((1, 1), (2, 2)) if stride_in_3x3 else
+                                            ((2, 2), (1, 1)))
+    assert block.downsample is not None and block.downsample[0].stride == (2, 2)
+
+
+def test_bottleneck_variants_share_weights_and_differ_in_what_they_see() -> None:
+    torch.manual_seed(0)
+    paper = Bottleneck(64, 16, stride=2).eval()
+    variant = Bottleneck(64, 16, stride=2, stride_in_3x3=True).eval()
+    variant.load_state_dict(paper.state_dict())  # same parameter names and shapes
+    x = torch.randn(1, 64, 8, 8)
+    assert not torch.allclose(paper(x), variant(x))
+    # the paper's strided 1×1 reads only the even rows and columns: changing the others is
+    # invisible to its branch (the projection shortcut is strided the same way)
+    y = x.clone()
+    y[:, :, 1::2, :] += 1.0
+    torch.testing.assert_close(paper(x), paper(y))
+    assert not torch.allclose(variant(x), variant(y))
+
+
+def test_bottleneck_residual_and_params() -> None:
+    block = Bottleneck(256, 64).eval()
+    _randomise_norms(block)
+    x = torch.randn(1, 256, 6, 6)
+    torch.testing.assert_close(block(x), F.relu(block.conv3(block.conv2(block.conv1(x))) + x))
+    assert block.downsample is None
+    weights = 256 * 64 + 9 * 64 * 64 + 64 * 256
+    assert count_params(block) == weights + 2 * (64 + 64 + 256)  # BN scale and shift
+    zero = Bottleneck(256, 64, zero_init_last=True).eval()
+    torch.testing.assert_close(zero(x), F.relu(x))
+
+
+def test_bottleneck_bad_args() -> None:
+    with pytest.raises(ValueError, match="downsample=False"):
+        Bottleneck(64, 64, downsample=False)
+    with pytest.raises(TypeError, match="stride_in_3x3"):
+        Bottleneck(64, 16, stride_in_3x3=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="planes"):
+        Bottleneck(64, 0)
 
 
 # -- ShuffleNet ---------------------------------------------------------------------------------
@@ -207,5 +255,6 @@ def test_conv_norm_act_bias_only_without_norm() -> None:
 
 def test_registry() -> None:
     assert block_class("shufflenet") is ShuffleNetUnit and BLOCKS["resnext"] is ResNeXtBlock
+    assert block_class("bottleneck") is Bottleneck
     with pytest.raises(ValueError, match="name must be one of"):
         block_class("resnet")

@@ -16,6 +16,7 @@ from convlab.models import (
     inception_bn,
     mobilenet_v1,
     paper_figures,
+    resnet50,
     resnext50_32x4d,
     shufflenet_v1,
 )
@@ -101,7 +102,9 @@ def test_paper_figures_markdown(rows: dict) -> None:
 
     text = paper_figures_markdown(list(rows.values()))
     lines = text.splitlines()
-    assert lines[0].startswith("| model | params |") and len(lines) == 2 + len(rows) + 1 + 4
+    notes = {row["note"] for row in rows.values() if row["note"]}
+    assert lines[0].startswith("| model | params |")
+    assert len(lines) == 2 + len(rows) + 1 + len(notes)
     (resnext,) = [line for line in lines if line.startswith("| resnext50_32x4d |")]
     assert "25.03M" in resnext and "+0.73%" in resnext
     assert sum(line.startswith("| shufflenet") and "[4]" in line for line in lines) == 5
@@ -183,7 +186,7 @@ def test_mobilenet_last_feature_map() -> None:
 
 
 @pytest.mark.parametrize("build", [googlenet, inception_bn, resnext50_32x4d, shufflenet_v1,
-                                   mobilenet_v1])
+                                   mobilenet_v1, resnet50])
 def test_num_classes_on_meta(build: Callable[..., nn.Module]) -> None:
     model = _on_meta(lambda: build(num_classes=7))
     assert tuple(model.eval()(torch.zeros(2, 3, 224, 224, device="meta")).shape) == (2, 7)
@@ -195,7 +198,8 @@ def test_real_forward_and_backward() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for build in (googlenet, inception_bn, resnext50_32x4d, shufflenet_v1, mobilenet_v1):
+        for build in (googlenet, inception_bn, resnext50_32x4d, shufflenet_v1, mobilenet_v1,
+                      resnet50):
             torch.manual_seed(0)
             model = build(num_classes=5)
             out = model(torch.randn(2, 3, 32, 32))
@@ -204,6 +208,82 @@ def test_real_forward_and_backward() -> None:
             assert all(p.grad is not None for p in model.parameters())
     finally:
         torch.set_num_threads(threads)
+
+
+# -- the common implementation's figures -------------------------------------------------------
+_IMPL_PARAMS = [n for n, f in PAPER_FIGURES.items() if f.impl_params is not None]
+_IMPL_MACS = [n for n, f in PAPER_FIGURES.items() if f.impl_macs is not None]
+
+
+@pytest.mark.parametrize("name", _IMPL_PARAMS)
+def test_params_equal_the_common_implementation(rows: dict, name: str) -> None:
+    # torchvision publishes num_params exactly: the same network has exactly as many
+    assert rows[name]["params"] == PAPER_FIGURES[name].impl_params, rows[name]
+
+
+@pytest.mark.parametrize("name", _IMPL_MACS)
+def test_macs_round_to_the_common_implementation(rows: dict, name: str) -> None:
+    # torchvision publishes "_ops" in GFLOPS (its multiply-adds) with three decimals
+    assert round(rows[name]["macs"] / 1e9, 3) == PAPER_FIGURES[name].impl_macs / 1e9, rows[name]
+
+
+def test_reference_figures_are_present() -> None:
+    assert {"resnet50", "resnet50_stride_in_3x3"} <= set(_IMPL_PARAMS)
+    assert "resnet50_stride_in_3x3" in _IMPL_MACS
+
+
+# -- ResNet-50 ------------------------------------------------------------------------------------
+def test_resnet50_paper_flops_within_table1_rounding(rows: dict) -> None:
+    # Table 1 prints "3.8×10^9": the paper's network (stride in the 1×1) lies in [3.8, 3.9)
+    macs = rows["resnet50"]["macs"]
+    assert 3.8e9 <= macs < 3.9e9
+    # the stride-in-3×3 variant does not: 4.09×10^9
+    assert rows["resnet50_stride_in_3x3"]["macs"] >= 4.0e9
+
+
+@pytest.mark.parametrize(("layers", "table1"), [((3, 4, 23, 3), 7.6), ((3, 8, 36, 3), 11.3)])
+def test_deeper_resnets_round_to_table1_only_with_stride_in_1x1(layers: tuple,
+                                                                table1: float) -> None:
+    from convlab.models.resnet import ResNet
+
+    paper = count_macs(_on_meta(lambda: ResNet(layers)), IMAGE)
+    variant = count_macs(_on_meta(lambda: ResNet(layers, stride_in_3x3=True)), IMAGE)
+    assert round(paper / 1e9, 1) == table1
+    assert round(variant / 1e9, 1) != table1
+
+
+def test_resnet50_variants_differ_only_in_the_first_1x1_of_downsampling_blocks() -> None:
+    from convlab.blocks import Bottleneck
+
+    paper, variant = _on_meta(resnet50), _on_meta(lambda: resnet50(stride_in_3x3=True))
+    assert count_params(paper) == count_params(variant) == 25_557_032
+    # analytic: conv1 of conv3_1, conv4_1, conv5_1 runs on 4× the positions: 3·H'W'·C_in·p more
+    expected = sum(3 * hw * hw * c_in * p for c_in, p, hw in ((256, 128, 28), (512, 256, 14),
+                                                               (1024, 512, 7)))
+    assert count_macs(variant, IMAGE) - count_macs(paper, IMAGE) == expected == 231_211_008
+    strides = [(b.conv1[0].stride[0], b.conv2[0].stride[0])
+               for b in paper.modules() if isinstance(b, Bottleneck) and b.stride == 2]
+    assert strides == [(2, 1)] * 3
+    strides = [(b.conv1[0].stride[0], b.conv2[0].stride[0])
+               for b in variant.modules() if isinstance(b, Bottleneck) and b.stride == 2]
+    assert strides == [(1, 2)] * 3
+
+
+@pytest.mark.parametrize("stride_in_3x3", [False, True])
+def test_resnet50_stage_outputs_follow_table1(stride_in_3x3: bool) -> None:
+    from convlab.blocks import Bottleneck
+
+    model = _on_meta(lambda: resnet50(stride_in_3x3=stride_in_3x3))
+    shapes = _output_shapes(model, Bottleneck)
+    assert len(shapes) == 16 and [len(s) for s in model.stages] == [3, 4, 6, 3]
+    assert [shapes[i] for i in (2, 6, 12, 15)] == [(1, 256, 56, 56), (1, 512, 28, 28),
+                                                   (1, 1024, 14, 14), (1, 2048, 7, 7)]
+    # option B: projections only where the shape changes (the first block of each stage)
+    projections = [b.downsample is not None for b in model.modules() if isinstance(b, Bottleneck)]
+    assert projections == [True, False, False, True, False, False, False, True] + [False] * 5 \
+        + [True, False, False]
+    with pytest.raises(ValueError, match="num_classes"):
+        resnet50(num_classes=0)
 
 
 # -- the digits networks ------------------------------------------------------------------------

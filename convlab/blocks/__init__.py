@@ -4,6 +4,7 @@
 name                       block                                                 chapter
 =========================  ====================================================  =======
 ``resnext``                :class:`ResNeXtBlock` (grouped bottleneck)            2
+``bottleneck``             :class:`Bottleneck` (ResNet, stride in 1×1 or 3×3)    4
 ``shufflenet``             :class:`ShuffleNetUnit` (group conv + shuffle)        2
 ``depthwise_separable``    :class:`DepthwiseSeparable` (MobileNet)               6
 ``inception``              :class:`InceptionModule` (GoogLeNet)                  9
@@ -22,12 +23,14 @@ from torch import nn
 from .common import ConvNormAct, make_act
 from .inception import BNInceptionModule, InceptionModule
 from .mobilenet import DepthwiseSeparable
+from .resnet import Bottleneck
 from .resnext import ResNeXtBlock, bottleneck_width
 from .shufflenet import ShuffleNetUnit
 
 #: Block classes by the names chapters and checks use.
 BLOCKS: dict[str, type[nn.Module]] = {
     "resnext": ResNeXtBlock,
+    "bottleneck": Bottleneck,
     "shufflenet": ShuffleNetUnit,
     "depthwise_separable": DepthwiseSeparable,
     "inception": InceptionModule,
@@ -45,6 +48,7 @@ def block_class(name: str) -> type[nn.Module]:
 __all__ = [
     "BLOCKS",
     "BNInceptionModule",
+    "Bottleneck",
     "ConvNormAct",
     "DepthwiseSeparable",
     "InceptionModule",

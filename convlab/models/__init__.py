@@ -1,9 +1,10 @@
 """The papers' networks at full size, and the small networks of the digits experiments.
 
 Full size (``num_classes=1000`` by default): :func:`googlenet`, :func:`inception_bn`,
-:func:`resnext50_32x4d`, :func:`shufflenet_v1`, :func:`mobilenet_v1`. Their published parameter
-and multiply-add counts are in :data:`PAPER_FIGURES`; :func:`paper_figures` sets them beside
-the counts of the networks built here (:func:`paper_figures_markdown`: as a table).
+:func:`resnext50_32x4d`, :func:`shufflenet_v1`, :func:`mobilenet_v1`, :func:`resnet50`. Their
+published parameter and multiply-add counts are in :data:`PAPER_FIGURES`;
+:func:`paper_figures` sets them beside the counts of the networks built here
+(:func:`paper_figures_markdown`: as a table).
 Small: :mod:`convlab.models.small`.
 """
 
@@ -11,6 +12,7 @@ from .figures import MODELS, PAPER_FIGURES, PaperFigure, paper_figures, paper_fi
 from .googlenet import GoogLeNet, googlenet
 from .inception_bn import InceptionBN, inception_bn
 from .mobilenet import MobileNetV1, mobilenet_v1
+from .resnet import ResNet, resnet50
 from .resnext import ResNeXt, resnext50_32x4d
 from .shufflenet import ShuffleNetV1, shufflenet_v1
 
@@ -22,12 +24,14 @@ __all__ = [
     "MobileNetV1",
     "PaperFigure",
     "ResNeXt",
+    "ResNet",
     "ShuffleNetV1",
     "googlenet",
     "inception_bn",
     "mobilenet_v1",
     "paper_figures",
     "paper_figures_markdown",
+    "resnet50",
     "resnext50_32x4d",
     "shufflenet_v1",
 ]

@@ -39,16 +39,23 @@ from convlab.analysis.cost import count_macs, count_params
 from .googlenet import googlenet
 from .inception_bn import inception_bn
 from .mobilenet import mobilenet_v1
+from .resnet import resnet50
 from .resnext import resnext50_32x4d
 from .shufflenet import shufflenet_v1
 
 
 class PaperFigure(NamedTuple):
-    """A published cost figure: parameters and multiply-adds at 224×224 (``None``: not given).
+    """A published cost figure: parameters and multiply-adds (``None``: not given).
 
     ``macs_kinds`` are the layer kinds the paper's count covers (see
     :func:`convlab.analysis.count_macs`). ``params_match`` and ``macs_match`` say whether our
     network lands within 1 % of each figure; where one does not, ``note`` explains why.
+    ``input_size`` is the side of the square RGB image the figures are for.
+
+    ``impl_params`` and ``impl_macs`` are the figures of the common implementation
+    (torchvision's, named in ``impl_source``) where it builds the same network: its parameter
+    count is exact, so ours must equal it; its multiply-adds are published rounded, so ours must
+    round to them.
     """
 
     params: float | None
@@ -58,6 +65,10 @@ class PaperFigure(NamedTuple):
     macs_match: bool = True
     note: str = ""
     macs_kinds: tuple[str, ...] = ("conv2d", "linear")
+    input_size: int = 224
+    impl_params: int | None = None
+    impl_macs: float | None = None
+    impl_source: str = ""
 
 
 #: Networks of :data:`PAPER_FIGURES` by name, as zero-argument builders.
@@ -72,12 +83,20 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
     "shufflenet_v1_g4": partial(shufflenet_v1, groups=4),
     "shufflenet_v1_g8": partial(shufflenet_v1, groups=8),
     "mobilenet_v1": mobilenet_v1,
+    "resnet50": resnet50,
+    "resnet50_stride_in_3x3": partial(resnet50, stride_in_3x3=True),
 }
 
 _GOOGLENET_SOURCE = (
     "Szegedy et al. 2015, Going Deeper with Convolutions (arXiv:1409.4842), Table 1 totals "
     "of the 'params' and 'ops' columns"
 )
+_RESNET_SOURCE = (
+    "He et al. 2016, Deep Residual Learning (arXiv:1512.03385), Table 1, 50-layer: FLOPs "
+    "3.8×10^9 ('This model has 3.8 billion FLOPs'; FLOPs are multiply-adds: 'Our 34-layer "
+    "baseline has 3.6 billion FLOPs (multiply-adds)'); no parameter count is published"
+)
+_TORCHVISION = "torchvision {name}: num_params {params:,} (exact), _ops {ops} GFLOPS (= GMACs)"
 _SHUFFLENET_SOURCE = (
     "Zhang et al. 2018, ShuffleNet (arXiv:1707.01083), Table 1, 'Complexity' of ShuffleNet 1× "
     "with g = {g} (MFLOPs = mega multiply-adds); no parameter count is published"
@@ -122,6 +141,21 @@ PAPER_FIGURES: dict[str, PaperFigure] = {
         "Howard et al. 2017, MobileNets (arXiv:1704.04861), Table 8: 1.0 MobileNet-224, "
         "569 million mult-adds, 4.2 million parameters",
     ),
+    "resnet50": PaperFigure(
+        None, 3.8e9, _RESNET_SOURCE, macs_match=False,
+        note="Table 1 prints one decimal and 3.86×10⁹ lies in [3.8, 3.9)×10⁹; the same "
+        "construction gives 7.57×10⁹ and 11.28×10⁹ for 101 and 152 layers, which round to "
+        "Table 1's 7.6 and 11.3 (the stride-in-3×3 variant's 7.80 and 11.51 do not)",
+        impl_params=25_557_032,
+        impl_source=_TORCHVISION.format(name="resnet50", params=25_557_032, ops=4.089)
+        + ", for the stride-in-3×3 variant, whose parameters are the same",
+    ),
+    "resnet50_stride_in_3x3": PaperFigure(
+        None, None, "the widely used variant of He et al. 2016's ResNet-50 (torchvision, "
+        "'ResNet v1.5'): the stride moves from the first 1×1 conv to the 3×3 conv",
+        impl_params=25_557_032, impl_macs=4.089e9,
+        impl_source=_TORCHVISION.format(name="resnet50", params=25_557_032, ops=4.089),
+    ),
 }
 
 
@@ -130,7 +164,7 @@ def _relative(computed: int, published: float | None) -> float | None:
 
 
 def paper_figures(
-    names: tuple[str, ...] | None = None, input_size: int = 224
+    names: tuple[str, ...] | None = None, input_size: int | None = None
 ) -> list[dict[str, object]]:
     """Count our networks and set the counts beside the published figures.
 
@@ -139,13 +173,16 @@ def paper_figures(
 
     Args:
         names: keys of :data:`PAPER_FIGURES` (default: all, in its order).
-        input_size: side of the square RGB input (the papers use 224).
+        input_size: side of the square RGB input (default: each figure's ``input_size``, 224
+            for all but Inception v3's 299).
 
     Returns:
-        One row per network: ``model``, ``params``, ``paper_params``, ``params_diff``
-        (relative, ``computed / paper − 1``), ``macs`` (conv and linear layers), ``macs_as_paper``
-        (the layer kinds the paper counts), ``paper_macs``, ``macs_diff`` (of ``macs_as_paper``),
-        ``source``, ``note``. Missing published figures are ``None``.
+        One row per network: ``model``, ``input_size``, ``params``, ``paper_params``,
+        ``params_diff`` (relative, ``computed / paper − 1``), ``macs`` (conv and linear layers),
+        ``macs_as_paper`` (the layer kinds the paper counts), ``paper_macs``, ``macs_diff`` (of
+        ``macs_as_paper``), ``impl_params``, ``impl_params_diff``, ``impl_macs``,
+        ``impl_macs_diff`` (against the common implementation's figures), ``source``,
+        ``impl_source``, ``note``. Missing figures are ``None``.
     """
     names = tuple(PAPER_FIGURES) if names is None else tuple(names)
     unknown = [n for n in names if n not in PAPER_FIGURES]
@@ -157,13 +194,15 @@ def paper_figures(
         figure = PAPER_FIGURES[name]
         with torch.device("meta"):  # shapes only: no memory, no initialisation, no arithmetic
             model = MODELS[name]()
-        shape = (1, 3, input_size, input_size)
+        size = figure.input_size if input_size is None else input_size
+        shape = (1, 3, size, size)
         params, macs = count_params(model), count_macs(model, shape)
         as_paper = macs if set(figure.macs_kinds) == {"conv2d", "linear"} else count_macs(
             model, shape, kinds=figure.macs_kinds
         )
         rows.append({
             "model": name,
+            "input_size": size,
             "params": params,
             "paper_params": figure.params,
             "params_diff": _relative(params, figure.params),
@@ -171,7 +210,12 @@ def paper_figures(
             "macs_as_paper": as_paper,
             "paper_macs": figure.macs,
             "macs_diff": _relative(as_paper, figure.macs),
+            "impl_params": figure.impl_params,
+            "impl_params_diff": _relative(params, figure.impl_params),
+            "impl_macs": figure.impl_macs,
+            "impl_macs_diff": _relative(macs, figure.impl_macs),
             "source": figure.source,
+            "impl_source": figure.impl_source,
             "note": figure.note,
         })
     return rows
@@ -186,7 +230,7 @@ def _percent(value: float | None) -> str:
 
 
 def paper_figures_markdown(rows: list[dict[str, object]] | None = None) -> str:
-    """:func:`paper_figures` as a Markdown table (computed, published, difference).
+    """:func:`paper_figures` as a Markdown table (computed, published, common implementation).
 
     Args:
         rows: rows from :func:`paper_figures` (default: computed now for every network).
@@ -196,8 +240,9 @@ def paper_figures_markdown(rows: list[dict[str, object]] | None = None) -> str:
     """
     rows = paper_figures() if rows is None else rows
     lines = [
-        "| model | params | paper | diff | MACs (as the paper counts) | paper | diff |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| model | params | paper | diff | common impl. | diff "
+        "| MACs (as the paper counts) | paper | diff | common impl. | diff |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     notes: list[str] = []
     for row in rows:
@@ -206,10 +251,13 @@ def paper_figures_markdown(rows: list[dict[str, object]] | None = None) -> str:
             if row["note"] not in notes:
                 notes.append(str(row["note"]))
             mark = f" [{notes.index(row['note']) + 1}]"
-        lines.append(
-            f"| {row['model']}{mark} | {_millions(row['params'])} "  # type: ignore[arg-type]
-            f"| {_millions(row['paper_params'])} | {_percent(row['params_diff'])} "  # type: ignore[arg-type]
-            f"| {_millions(row['macs_as_paper'])} | {_millions(row['paper_macs'])} "  # type: ignore[arg-type]
-            f"| {_percent(row['macs_diff'])} |"  # type: ignore[arg-type]
-        )
+        cells = [
+            _millions(row["params"]), _millions(row["paper_params"]),  # type: ignore[arg-type]
+            _percent(row["params_diff"]), _millions(row["impl_params"]),  # type: ignore[arg-type]
+            _percent(row["impl_params_diff"]),  # type: ignore[arg-type]
+            _millions(row["macs_as_paper"]), _millions(row["paper_macs"]),  # type: ignore[arg-type]
+            _percent(row["macs_diff"]), _millions(row["impl_macs"]),  # type: ignore[arg-type]
+            _percent(row["impl_macs_diff"]),  # type: ignore[arg-type]
+        ]
+        lines.append(f"| {row['model']}{mark} | " + " | ".join(cells) + " |")
     return "\n".join(lines + [""] + [f"[{i}] {n}." for i, n in enumerate(notes, 1)])
