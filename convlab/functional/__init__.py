@@ -3,7 +3,8 @@
 * :func:`conv2d` — convolution by im2col and one matrix product (:mod:`.conv`);
 * :func:`conv_transpose2d` — transposed convolution by one matrix product and col2im
   (:mod:`.conv_transpose`);
-* :func:`channel_shuffle` — ShuffleNet's channel permutation (:mod:`.shuffle`).
+* :func:`channel_shuffle` — ShuffleNet's channel permutation (:mod:`.shuffle`);
+* :func:`max_pool2d`, :func:`avg_pool2d` — pooling, forward and backward by hand (:mod:`.pool`).
 
 Each has PyTorch's semantics, shapes and errors and is differentiable by autograd; the loop
 versions :func:`conv2d_naive` and :func:`conv_transpose2d_naive` are the readable ground truth.
@@ -11,12 +12,16 @@ versions :func:`conv2d_naive` and :func:`conv_transpose2d_naive` are the readabl
 
 from .conv import conv2d, conv2d_naive
 from .conv_transpose import conv_transpose2d, conv_transpose2d_naive
+from .pool import avg_pool2d, max_pool2d, pool_output_size
 from .shuffle import channel_shuffle
 
 __all__ = [
+    "avg_pool2d",
     "channel_shuffle",
     "conv2d",
     "conv2d_naive",
     "conv_transpose2d",
     "conv_transpose2d_naive",
+    "max_pool2d",
+    "pool_output_size",
 ]
