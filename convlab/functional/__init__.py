@@ -4,12 +4,15 @@
 * :func:`conv_transpose2d` — transposed convolution by one matrix product and col2im
   (:mod:`.conv_transpose`);
 * :func:`channel_shuffle` — ShuffleNet's channel permutation (:mod:`.shuffle`);
-* :func:`max_pool2d`, :func:`avg_pool2d` — pooling, forward and backward by hand (:mod:`.pool`).
+* :func:`max_pool2d`, :func:`avg_pool2d` — pooling, forward and backward by hand (:mod:`.pool`);
+* :func:`batch_norm2d` — batch normalisation with the compact hand-written backward
+  (:mod:`.batch_norm`).
 
 Each has PyTorch's semantics, shapes and errors and is differentiable by autograd; the loop
 versions :func:`conv2d_naive` and :func:`conv_transpose2d_naive` are the readable ground truth.
 """
 
+from .batch_norm import batch_norm2d
 from .conv import conv2d, conv2d_naive
 from .conv_transpose import conv_transpose2d, conv_transpose2d_naive
 from .pool import avg_pool2d, max_pool2d, pool_output_size
@@ -17,6 +20,7 @@ from .shuffle import channel_shuffle
 
 __all__ = [
     "avg_pool2d",
+    "batch_norm2d",
     "channel_shuffle",
     "conv2d",
     "conv2d_naive",
