@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.analysis import count_params
+from convlab.analysis import count_macs, count_params
 from convlab.blocks import (
     BLOCKS,
     BNInceptionModule,
@@ -15,6 +15,7 @@ from convlab.blocks import (
     ConvNormAct,
     DepthwiseSeparable,
     InceptionModule,
+    InvertedResidual,
     ResNeXtBlock,
     ShuffleNetUnit,
     block_class,
@@ -242,6 +243,45 @@ def test_depthwise_separable_xception_style_has_no_middle_activation() -> None:
     assert any(isinstance(m, nn.ReLU) for m in xception.pointwise)
 
 
+def test_inverted_residual_is_table1() -> None:
+    block = InvertedResidual(24, 24, stride=1, expand_ratio=6).eval()
+    _randomise_norms(block)
+    x = torch.randn(2, 24, 10, 10)
+    expand, depthwise, project = block.expand, block.depthwise, block.project
+    assert expand[0].out_channels == 144 and depthwise[0].groups == 144
+    assert isinstance(expand[-1], nn.ReLU6) and isinstance(depthwise[-1], nn.ReLU6)
+    assert not any(isinstance(m, nn.ReLU | nn.ReLU6) for m in project)  # linear bottleneck
+    torch.testing.assert_close(block(x), x + project(depthwise(expand(x))))
+    # the output of the linear bottleneck takes negative values; a ReLU block's would not
+    assert (project(depthwise(expand(x))) < 0).any()
+
+
+@pytest.mark.parametrize(("c_in", "c_out", "stride", "t", "residual"),
+                         [(32, 16, 1, 1, False), (16, 24, 2, 6, False), (24, 24, 1, 6, True),
+                          (64, 96, 1, 6, False), (7, 7, 1, 2.5, True)])
+def test_inverted_residual_shapes(c_in: int, c_out: int, stride: int, t: float,
+                                  residual: bool) -> None:
+    block = InvertedResidual(c_in, c_out, stride, t)
+    assert block(torch.randn(1, c_in, 9, 9)).shape == (1, c_out, 5 if stride == 2 else 9,
+                                                        5 if stride == 2 else 9)
+    assert block.use_residual is residual and block.hidden_channels == round(c_in * t)
+    assert (block.expand is None) == (t == 1)
+    # MACs per output position: expand k·tk (at the input grid), depthwise 9·tk, project tk·k'
+    hidden = round(c_in * t)
+    expected = (c_in * hidden if t != 1 else 0) * 81 + (9 + c_out) * hidden * (
+        25 if stride == 2 else 81)
+    assert count_macs(block, (1, c_in, 9, 9)) == expected
+
+
+def test_inverted_residual_bad_args() -> None:
+    with pytest.raises(ValueError, match="stride"):
+        InvertedResidual(16, 16, stride=3)
+    with pytest.raises(ValueError, match="expand_ratio"):
+        InvertedResidual(16, 16, expand_ratio=0)
+    with pytest.raises(ValueError, match="in_channels"):
+        InvertedResidual(0, 16)
+
+
 # -- common -------------------------------------------------------------------------------------
 def test_conv_norm_act_bias_only_without_norm() -> None:
     assert ConvNormAct(4, 8, 3)[0].bias is None
@@ -256,5 +296,6 @@ def test_conv_norm_act_bias_only_without_norm() -> None:
 def test_registry() -> None:
     assert block_class("shufflenet") is ShuffleNetUnit and BLOCKS["resnext"] is ResNeXtBlock
     assert block_class("bottleneck") is Bottleneck
+    assert block_class("inverted_residual") is InvertedResidual
     with pytest.raises(ValueError, match="name must be one of"):
         block_class("resnet")

@@ -15,6 +15,7 @@ from convlab.models import (
     googlenet,
     inception_bn,
     mobilenet_v1,
+    mobilenet_v2,
     paper_figures,
     resnet50,
     resnext50_32x4d,
@@ -186,7 +187,7 @@ def test_mobilenet_last_feature_map() -> None:
 
 
 @pytest.mark.parametrize("build", [googlenet, inception_bn, resnext50_32x4d, shufflenet_v1,
-                                   mobilenet_v1, resnet50])
+                                   mobilenet_v1, resnet50, mobilenet_v2])
 def test_num_classes_on_meta(build: Callable[..., nn.Module]) -> None:
     model = _on_meta(lambda: build(num_classes=7))
     assert tuple(model.eval()(torch.zeros(2, 3, 224, 224, device="meta")).shape) == (2, 7)
@@ -199,7 +200,7 @@ def test_real_forward_and_backward() -> None:
     torch.set_num_threads(1)
     try:
         for build in (googlenet, inception_bn, resnext50_32x4d, shufflenet_v1, mobilenet_v1,
-                      resnet50):
+                      resnet50, mobilenet_v2):
             torch.manual_seed(0)
             model = build(num_classes=5)
             out = model(torch.randn(2, 3, 32, 32))
@@ -228,8 +229,8 @@ def test_macs_round_to_the_common_implementation(rows: dict, name: str) -> None:
 
 
 def test_reference_figures_are_present() -> None:
-    assert {"resnet50", "resnet50_stride_in_3x3"} <= set(_IMPL_PARAMS)
-    assert "resnet50_stride_in_3x3" in _IMPL_MACS
+    assert {"resnet50", "resnet50_stride_in_3x3", "mobilenet_v2"} <= set(_IMPL_PARAMS)
+    assert {"resnet50_stride_in_3x3", "mobilenet_v2"} <= set(_IMPL_MACS)
 
 
 # -- ResNet-50 ------------------------------------------------------------------------------------
@@ -284,6 +285,57 @@ def test_resnet50_stage_outputs_follow_table1(stride_in_3x3: bool) -> None:
         + [True, False, False]
     with pytest.raises(ValueError, match="num_classes"):
         resnet50(num_classes=0)
+
+
+# -- MobileNet v2 ---------------------------------------------------------------------------------
+def _weights_only(model: nn.Module) -> int:
+    """Conv and linear weights, no biases and no batch-norm parameters."""
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear))
+
+
+def test_mobilenet_v2_counts(rows: dict) -> None:
+    row = rows["mobilenet_v2"]
+    assert row["params"] == 3_504_872 and round(row["macs"] / 1e6, 1) == 300.8
+    assert round(row["macs"] / 1e6) == 301 and abs(row["macs_diff"]) < 0.01  # paper: 300M
+    # the paper's "3.4M" and the released checkpoints' "3.47M" count the weights alone
+    assert round(_weights_only(_on_meta(mobilenet_v2)) / 1e6, 2) == 3.47
+    wide = _on_meta(lambda: mobilenet_v2(width_mult=1.4))
+    assert round(_weights_only(wide) / 1e6, 2) == 6.06  # the released 1.4 model; paper: 6.9M
+    assert round(rows["mobilenet_v2_1.4"]["macs"] / 1e6) == 582  # released 582M; paper: 585M
+
+
+def test_mobilenet_v2_follows_table2() -> None:
+    from convlab.blocks import InvertedResidual
+    from convlab.models.mobilenet import MOBILENET_V2_SETTINGS
+
+    model = _on_meta(mobilenet_v2)
+    blocks = [m for m in model.modules() if isinstance(m, InvertedResidual)]
+    assert len(blocks) == sum(n for _, _, n, _ in MOBILENET_V2_SETTINGS) == 17
+    shapes = _output_shapes(model, InvertedResidual)
+    expected = [(c, size) for (_, c, n, _), size in zip(
+        MOBILENET_V2_SETTINGS, (112, 56, 28, 14, 14, 7, 7), strict=True) for _ in range(n)]
+    assert [(s[1], s[2]) for s in shapes] == expected
+    assert [b.hidden_channels for b in blocks[:3]] == [32, 96, 144]  # t = 1, then 6·16, 6·24
+    assert blocks[0].expand is None and all(b.expand is not None for b in blocks[1:])
+    assert sum(b.use_residual for b in blocks) == 10  # 17 blocks minus the 7 sequence starts
+    acts = {type(m) for m in model.modules() if isinstance(m, nn.ReLU | nn.ReLU6)}
+    assert acts == {nn.ReLU6}
+    assert model.features(torch.zeros(IMAGE, device="meta")).shape == (1, 1280, 7, 7)
+
+
+def test_mobilenet_v2_width_multiplier_rounding() -> None:
+    from convlab.models.mobilenet import make_divisible
+
+    assert [make_divisible(c * 0.35) for c in (32, 16, 24, 32, 64, 96, 160, 320)] == \
+        [16, 8, 8, 16, 24, 32, 56, 112]
+    assert make_divisible(1280 * 1.4) == 1792 and make_divisible(10) == 16  # never < 90 %
+    narrow = _on_meta(lambda: mobilenet_v2(width_mult=0.5))
+    assert narrow.head[-1].in_features == 1280  # "except the very last convolutional layer"
+    assert _on_meta(lambda: mobilenet_v2(width_mult=1.4)).head[-1].in_features == 1792
+    with pytest.raises(ValueError, match="width_mult"):
+        mobilenet_v2(width_mult=0)
+    with pytest.raises(ValueError, match="num_classes"):
+        mobilenet_v2(num_classes=-1)
 
 
 # -- the digits networks ------------------------------------------------------------------------

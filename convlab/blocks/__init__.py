@@ -7,6 +7,7 @@ name                       block                                                
 ``bottleneck``             :class:`Bottleneck` (ResNet, stride in 1×1 or 3×3)    4
 ``shufflenet``             :class:`ShuffleNetUnit` (group conv + shuffle)        2
 ``depthwise_separable``    :class:`DepthwiseSeparable` (MobileNet)               6
+``inverted_residual``      :class:`InvertedResidual` (MobileNet v2)              6
 ``inception``              :class:`InceptionModule` (GoogLeNet)                  9
 ``bn_inception``           :class:`BNInceptionModule` (BN-Inception)             9
 =========================  ====================================================  =======
@@ -22,7 +23,7 @@ from torch import nn
 
 from .common import ConvNormAct, make_act
 from .inception import BNInceptionModule, InceptionModule
-from .mobilenet import DepthwiseSeparable
+from .mobilenet import DepthwiseSeparable, InvertedResidual
 from .resnet import Bottleneck
 from .resnext import ResNeXtBlock, bottleneck_width
 from .shufflenet import ShuffleNetUnit
@@ -33,6 +34,7 @@ BLOCKS: dict[str, type[nn.Module]] = {
     "bottleneck": Bottleneck,
     "shufflenet": ShuffleNetUnit,
     "depthwise_separable": DepthwiseSeparable,
+    "inverted_residual": InvertedResidual,
     "inception": InceptionModule,
     "bn_inception": BNInceptionModule,
 }
@@ -52,6 +54,7 @@ __all__ = [
     "ConvNormAct",
     "DepthwiseSeparable",
     "InceptionModule",
+    "InvertedResidual",
     "ResNeXtBlock",
     "ShuffleNetUnit",
     "block_class",

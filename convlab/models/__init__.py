@@ -1,8 +1,8 @@
 """The papers' networks at full size, and the small networks of the digits experiments.
 
 Full size (``num_classes=1000`` by default): :func:`googlenet`, :func:`inception_bn`,
-:func:`resnext50_32x4d`, :func:`shufflenet_v1`, :func:`mobilenet_v1`, :func:`resnet50`. Their
-published parameter and multiply-add counts are in :data:`PAPER_FIGURES`;
+:func:`resnext50_32x4d`, :func:`shufflenet_v1`, :func:`mobilenet_v1`, :func:`mobilenet_v2`,
+:func:`resnet50`. Their published parameter and multiply-add counts are in :data:`PAPER_FIGURES`;
 :func:`paper_figures` sets them beside the counts of the networks built here
 (:func:`paper_figures_markdown`: as a table).
 Small: :mod:`convlab.models.small`.
@@ -11,7 +11,7 @@ Small: :mod:`convlab.models.small`.
 from .figures import MODELS, PAPER_FIGURES, PaperFigure, paper_figures, paper_figures_markdown
 from .googlenet import GoogLeNet, googlenet
 from .inception_bn import InceptionBN, inception_bn
-from .mobilenet import MobileNetV1, mobilenet_v1
+from .mobilenet import MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v2
 from .resnet import ResNet, resnet50
 from .resnext import ResNeXt, resnext50_32x4d
 from .shufflenet import ShuffleNetV1, shufflenet_v1
@@ -22,6 +22,7 @@ __all__ = [
     "GoogLeNet",
     "InceptionBN",
     "MobileNetV1",
+    "MobileNetV2",
     "PaperFigure",
     "ResNeXt",
     "ResNet",
@@ -29,6 +30,7 @@ __all__ = [
     "googlenet",
     "inception_bn",
     "mobilenet_v1",
+    "mobilenet_v2",
     "paper_figures",
     "paper_figures_markdown",
     "resnet50",

@@ -38,7 +38,7 @@ from convlab.analysis.cost import count_macs, count_params
 
 from .googlenet import googlenet
 from .inception_bn import inception_bn
-from .mobilenet import mobilenet_v1
+from .mobilenet import mobilenet_v1, mobilenet_v2
 from .resnet import resnet50
 from .resnext import resnext50_32x4d
 from .shufflenet import shufflenet_v1
@@ -83,6 +83,8 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
     "shufflenet_v1_g4": partial(shufflenet_v1, groups=4),
     "shufflenet_v1_g8": partial(shufflenet_v1, groups=8),
     "mobilenet_v1": mobilenet_v1,
+    "mobilenet_v2": mobilenet_v2,
+    "mobilenet_v2_1.4": partial(mobilenet_v2, width_mult=1.4),
     "resnet50": resnet50,
     "resnet50_stride_in_3x3": partial(resnet50, stride_in_3x3=True),
 }
@@ -97,6 +99,15 @@ _RESNET_SOURCE = (
     "baseline has 3.6 billion FLOPs (multiply-adds)'); no parameter count is published"
 )
 _TORCHVISION = "torchvision {name}: num_params {params:,} (exact), _ops {ops} GFLOPS (= GMACs)"
+_MOBILENET_V2_SOURCE = (
+    "Sandler et al. 2018, MobileNetV2 (arXiv:1801.04381), Table 4 (Params, MAdds: 'we count the "
+    "total number of Multiply-Adds'): MobileNetV2 {params}, {madds}"
+)
+_MOBILENET_V2_NOTE = (
+    "counting conv and FC weights only (no batch-norm scales and shifts, no biases) gives 3.47M "
+    "at width 1 and 6.06M at width 1.4, the figures TensorFlow's released checkpoints list; the "
+    "paper prints the first as 3.4M, and its 6.9M at width 1.4 matches no count of this network"
+)
 _SHUFFLENET_SOURCE = (
     "Zhang et al. 2018, ShuffleNet (arXiv:1707.01083), Table 1, 'Complexity' of ShuffleNet 1× "
     "with g = {g} (MFLOPs = mega multiply-adds); no parameter count is published"
@@ -140,6 +151,17 @@ PAPER_FIGURES: dict[str, PaperFigure] = {
         4.2e6, 569e6,
         "Howard et al. 2017, MobileNets (arXiv:1704.04861), Table 8: 1.0 MobileNet-224, "
         "569 million mult-adds, 4.2 million parameters",
+    ),
+    "mobilenet_v2": PaperFigure(
+        3.4e6, 300e6, _MOBILENET_V2_SOURCE.format(params="3.4M", madds="300M")
+        + "; Section 4: 'a computational cost of 300 million multiply-adds and uses 3.4 million "
+        "parameters'", params_match=False, note=_MOBILENET_V2_NOTE,
+        impl_params=3_504_872, impl_macs=0.301e9,
+        impl_source=_TORCHVISION.format(name="mobilenet_v2", params=3_504_872, ops=0.301),
+    ),
+    "mobilenet_v2_1.4": PaperFigure(
+        6.9e6, 585e6, _MOBILENET_V2_SOURCE.format(params="(1.4) 6.9M", madds="585M"),
+        params_match=False, note=_MOBILENET_V2_NOTE,
     ),
     "resnet50": PaperFigure(
         None, 3.8e9, _RESNET_SOURCE, macs_match=False,
