@@ -48,6 +48,26 @@ def test_the_figures_draw():
 
     for fig in (gviz.connection_figure(12, 12, (1, 3)), gviz.shuffle_figure(12, 3),
                 gviz.reach_figure(12, 3, 3),
-                gviz.curves_figure({"a": [[0.1, 0.5], [0.2, 0.6]]}, [10, 20])):
+                gviz.curves_figure({"a": [[0.1, 0.5], [0.2, 0.6]]}, [10, 20]),
+                gviz.paired_figure({"a": [90.0, 80.0], "b": [91.0, 85.0]}, [0, 1])):
         assert fig.axes
         plt.close(fig)
+
+
+def test_the_paired_difference_is_the_mean_and_spread_of_per_seed_differences():
+    first, second = [93.9, 89.2, 81.4, 82.2], [93.9, 91.9, 91.1, 91.1]
+    d = np.array(second) - np.array(first)
+    got = gviz.paired_difference(first, second)
+    assert got["mean"] == pytest.approx(d.mean())
+    assert got["std"] == pytest.approx(np.sqrt(((d - d.mean()) ** 2).sum() / 3))
+    assert got["sem"] == pytest.approx(got["std"] / 2) and got["n"] == 4
+    # a constant shift has no spread; swapping the settings negates the mean only
+    assert gviz.paired_difference([1.0, 2.0], [3.0, 4.0])["std"] == 0
+    assert gviz.paired_difference(second, first)["mean"] == pytest.approx(-d.mean())
+
+
+def test_paired_inputs_are_checked():
+    with pytest.raises(ValueError, match="same length"):
+        gviz.paired_difference([1.0, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="one value per seed"):
+        gviz.paired_figure({"a": [1.0, 2.0]}, [0, 1, 2])

@@ -135,3 +135,47 @@ def curves_figure(runs: Mapping[str, Sequence[Sequence[float]]], steps: Sequence
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def paired_difference(first: Sequence[float], second: Sequence[float]) -> dict[str, float]:
+    """Per-seed differences ``second[i] − first[i]`` of two settings run on the same seeds.
+
+    Returns ``mean`` (the mean difference), ``std`` (the standard deviation of the differences,
+    n − 1 in the denominator), ``sem`` (``std / √n``, the standard error of the mean difference)
+    and ``n``. Pairing by seed removes what the two runs of a seed share (initial weights,
+    batches); ``|mean| < 2·sem`` means the seeds do not resolve the difference.
+    """
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
+        raise ValueError(f"first and second must be 1-D of the same length ≥ 2, got shapes "
+                         f"{a.shape} and {b.shape}")
+    d = b - a
+    std = float(d.std(ddof=1))
+    return {"mean": float(d.mean()), "std": std, "sem": std / float(np.sqrt(d.size)),
+            "n": float(d.size)}
+
+
+def paired_figure(final: Mapping[str, Sequence[float]], seeds: Sequence[int],
+                  ylabel: str = "final test accuracy (%)") -> Figure:
+    """One line per seed joining its result under each setting, and each setting's mean ± std."""
+    names = list(final)
+    values = np.asarray([final[n] for n in names], dtype=float)  # (settings, seeds)
+    if values.shape[1] != len(seeds):
+        raise ValueError(f"every setting needs one value per seed ({len(seeds)}), got "
+                         f"{values.shape[1]}")
+    fig, axes = style.subplots(1, 1, height=3.2, width=4.5)
+    ax = axes[0, 0]
+    xs = np.arange(len(names))
+    for j, seed in enumerate(seeds):
+        ax.plot(xs, values[:, j], "o-", color="0.6", lw=1, ms=4,
+                label="one seed" if j == 0 else None)
+        ax.annotate(f"seed {seed}", (xs[-1], values[-1, j]), xytext=(4, 0),
+                    textcoords="offset points", fontsize=7, va="center", color="0.4")
+    ax.errorbar(xs, values.mean(1), yerr=values.std(1, ddof=1), fmt="s", color="C3", ms=7,
+                capsize=6, label="mean ± std over seeds", zorder=3)
+    ax.set_xticks(xs, names)
+    ax.set_xlim(-0.4, len(names) - 0.4)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
