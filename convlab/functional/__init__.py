@@ -6,7 +6,9 @@
 * :func:`channel_shuffle` — ShuffleNet's channel permutation (:mod:`.shuffle`);
 * :func:`max_pool2d`, :func:`avg_pool2d` — pooling, forward and backward by hand (:mod:`.pool`);
 * :func:`batch_norm2d` — batch normalisation with the compact hand-written backward
-  (:mod:`.batch_norm`).
+  (:mod:`.batch_norm`);
+* :func:`deform_conv2d` — deformable convolution v1/v2 with torchvision's layout, bilinear
+  sampling by ``gather`` (:mod:`.deform`).
 
 Each has PyTorch's semantics, shapes and errors and is differentiable by autograd; the loop
 versions :func:`conv2d_naive` and :func:`conv_transpose2d_naive` are the readable ground truth.
@@ -15,6 +17,7 @@ versions :func:`conv2d_naive` and :func:`conv_transpose2d_naive` are the readabl
 from .batch_norm import batch_norm2d
 from .conv import conv2d, conv2d_naive
 from .conv_transpose import conv_transpose2d, conv_transpose2d_naive
+from .deform import deform_conv2d
 from .pool import avg_pool2d, max_pool2d, pool_output_size
 from .shuffle import channel_shuffle
 
@@ -26,6 +29,7 @@ __all__ = [
     "conv2d_naive",
     "conv_transpose2d",
     "conv_transpose2d_naive",
+    "deform_conv2d",
     "max_pool2d",
     "pool_output_size",
 ]
