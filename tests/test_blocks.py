@@ -226,6 +226,92 @@ def test_inception_bad_args() -> None:
         InceptionModule(192, 64, 96, 128, 16, 0, 32)
 
 
+# -- Inception v3 ----------------------------------------------------------------------------------
+def _positive(module: nn.Module) -> nn.Module:
+    """Positive conv weights and identity BN, so every ReLU passes its input through."""
+    g = torch.Generator().manual_seed(0)
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            m.weight.data = torch.rand(m.weight.shape, generator=g) + 0.1
+    return module.eval()
+
+
+def _support(branch: nn.Module, channels: int, size: int = 21) -> tuple[int, int]:
+    """Height and width of the input region the centre output depends on (gradient support)."""
+    x = torch.rand(1, channels, size, size, requires_grad=True)
+    y = branch(x)
+    y[..., y.shape[-2] // 2, y.shape[-1] // 2].sum().backward()
+    rows, cols = torch.nonzero(x.grad.abs().sum(dim=(0, 1))).unbind(1)
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def test_inception_v3_modules_shapes() -> None:
+    from convlab.blocks import InceptionA, InceptionB, InceptionC, InceptionD, InceptionE
+
+    cases = [(InceptionA(192, 32), 192, 35, (256, 35)), (InceptionB(288), 288, 35, (768, 17)),
+             (InceptionC(768, 128), 768, 17, (768, 17)), (InceptionD(768), 768, 17, (1280, 8)),
+             (InceptionE(1280), 1280, 8, (2048, 8))]
+    for module, c_in, size, (c_out, out_size) in cases:
+        y = module.eval()(torch.randn(1, c_in, size, size))
+        assert y.shape == (1, c_out, out_size, out_size) and module.out_channels == c_out
+
+
+def test_inception_v3_factorisations_keep_the_receptive_field() -> None:
+    from convlab.blocks import InceptionA, InceptionC, InceptionE
+
+    a = _positive(InceptionA(8, 4))
+    assert _support(nn.Sequential(a.branch3x3dbl_1, a.branch3x3dbl_2, a.branch3x3dbl_3), 8) \
+        == _support(nn.Sequential(a.branch5x5_1, a.branch5x5_2), 8) == (5, 5)  # two 3×3 = 5×5
+    c = _positive(InceptionC(8, 4))
+    kernels = [m.kernel_size for m in (c.branch7x7_2[0], c.branch7x7_3[0])]
+    assert kernels == [(1, 7), (7, 1)]
+    assert _support(nn.Sequential(c.branch7x7_1, c.branch7x7_2, c.branch7x7_3), 8) == (7, 7)
+    assert _support(nn.Sequential(c.branch7x7dbl_1, c.branch7x7dbl_2, c.branch7x7dbl_3,
+                                  c.branch7x7dbl_4, c.branch7x7dbl_5), 8) == (13, 13)
+    # a 1×7 then a 7×1 on c → c channels hold 2·7·c² weights, a 7×7 holds 49·c²
+    assert (c.branch7x7_2[0].weight.numel() * 2) / (4 * 4 * 49) == pytest.approx(14 / 49)
+    e = _positive(InceptionE(8))
+    assert _support(e.branch3x3_2a, 384) == (1, 3) and _support(e.branch3x3_2b, 384) == (3, 1)
+
+
+def test_inception_v3_module_concatenation_order() -> None:
+    from convlab.blocks import InceptionE
+
+    torch.manual_seed(0)
+    m = InceptionE(16).eval()
+    _randomise_norms(m)
+    x = torch.randn(1, 16, 8, 8)
+    y = m(x)
+    torch.testing.assert_close(y[:, :320], m.branch1x1(x))
+    mid = m.branch3x3_1(x)
+    torch.testing.assert_close(y[:, 320:704], m.branch3x3_2a(mid))
+    torch.testing.assert_close(y[:, 704:1088], m.branch3x3_2b(mid))
+    torch.testing.assert_close(y[:, -192:], m.branch_pool(F.avg_pool2d(x, 3, 1, 1)))
+
+
+def test_inception_v3_grid_reduction_passes_the_pooled_input() -> None:
+    from convlab.blocks import InceptionB, InceptionD
+
+    x = torch.randn(1, 32, 17, 17)
+    for module, convs in ((InceptionB(32), 480), (InceptionD(32), 512)):
+        y = module.eval()(x)
+        assert y.shape == (1, convs + 32, 8, 8)
+        torch.testing.assert_close(y[:, convs:], F.max_pool2d(x, 3, 2))
+
+
+def test_inception_aux_and_conv_bn() -> None:
+    from convlab.blocks import InceptionA
+    from convlab.blocks.inception_v3 import ConvBN, InceptionAux
+
+    aux = InceptionAux(768, 10).eval()
+    assert aux(torch.randn(2, 768, 17, 17)).shape == (2, 10)
+    unit = ConvBN(4, 8, (1, 7), padding=(0, 3))
+    assert unit[0].bias is None and unit[1].eps == 0.001 and isinstance(unit[2], nn.ReLU)
+    assert unit(torch.randn(1, 4, 5, 9)).shape == (1, 8, 5, 9)
+    with pytest.raises(ValueError, match="pool_features"):
+        InceptionA(192, 0)
+
+
 # -- MobileNet ----------------------------------------------------------------------------------
 def test_depthwise_separable_shapes_and_params() -> None:
     block = DepthwiseSeparable(32, 64, stride=2)
@@ -297,5 +383,7 @@ def test_registry() -> None:
     assert block_class("shufflenet") is ShuffleNetUnit and BLOCKS["resnext"] is ResNeXtBlock
     assert block_class("bottleneck") is Bottleneck
     assert block_class("inverted_residual") is InvertedResidual
+    assert [block_class(f"inception_v3_{k}").__name__ for k in "abcde"] == [
+        f"Inception{k}" for k in "ABCDE"]
     with pytest.raises(ValueError, match="name must be one of"):
         block_class("resnet")

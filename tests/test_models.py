@@ -14,6 +14,7 @@ from convlab.models import (
     PAPER_FIGURES,
     googlenet,
     inception_bn,
+    inception_v3,
     mobilenet_v1,
     mobilenet_v2,
     paper_figures,
@@ -229,8 +230,9 @@ def test_macs_round_to_the_common_implementation(rows: dict, name: str) -> None:
 
 
 def test_reference_figures_are_present() -> None:
-    assert {"resnet50", "resnet50_stride_in_3x3", "mobilenet_v2"} <= set(_IMPL_PARAMS)
-    assert {"resnet50_stride_in_3x3", "mobilenet_v2"} <= set(_IMPL_MACS)
+    assert {"resnet50", "resnet50_stride_in_3x3", "mobilenet_v2", "inception_v3",
+            "inception_v3_aux"} <= set(_IMPL_PARAMS)
+    assert {"resnet50_stride_in_3x3", "mobilenet_v2", "inception_v3"} <= set(_IMPL_MACS)
 
 
 # -- ResNet-50 ------------------------------------------------------------------------------------
@@ -336,6 +338,81 @@ def test_mobilenet_v2_width_multiplier_rounding() -> None:
         mobilenet_v2(width_mult=0)
     with pytest.raises(ValueError, match="num_classes"):
         mobilenet_v2(num_classes=-1)
+
+
+# -- Inception v3 ---------------------------------------------------------------------------------
+IMAGE_299 = (1, 3, 299, 299)
+
+
+def test_inception_v3_counts(rows: dict) -> None:
+    with_aux, without = rows["inception_v3_aux"], rows["inception_v3"]
+    assert (with_aux["input_size"], without["input_size"]) == (299, 299)
+    assert with_aux["params"] == 27_161_264 and without["params"] == 23_834_568
+    # the auxiliary head: 1×1 conv 768→128 + BN, 5×5 conv 128→768 + BN, linear 768→1000
+    aux = 768 * 128 + 2 * 128 + 128 * 768 * 25 + 2 * 768 + 768 * 1000 + 1000
+    assert with_aux["params"] - without["params"] == aux == 3_326_696
+    # the abstract: "less than 25 million parameters" (at inference, without the head) ...
+    assert without["params"] < 25e6 < with_aux["params"]
+    # ... and "5 billion multiply-adds per inference": 5.71e9 counted, as torchvision's 5.713
+    assert round(without["macs"] / 1e9, 2) == 5.71 and with_aux["macs"] == without["macs"]
+    assert 0.1 < without["macs_diff"] < 0.15
+
+
+def test_inception_v3_grid_and_widths() -> None:
+    from convlab.blocks import InceptionA, InceptionB, InceptionC, InceptionD, InceptionE
+
+    model = _on_meta(inception_v3)
+    shapes: list[tuple[int, ...]] = []
+    kinds = (InceptionA, InceptionB, InceptionC, InceptionD, InceptionE)
+    hooks = [m.register_forward_hook(lambda _m, _a, out: shapes.append(tuple(out.shape)))
+             for m in model.modules() if isinstance(m, kinds)]
+    model.eval()(torch.zeros(IMAGE_299, device="meta"))
+    for h in hooks:
+        h.remove()
+    assert [s[1:] for s in shapes] == [
+        (256, 35, 35), (288, 35, 35), (288, 35, 35),  # Mixed_5b-d
+        (768, 17, 17),  # Mixed_6a: grid reduction
+        (768, 17, 17), (768, 17, 17), (768, 17, 17), (768, 17, 17),  # Mixed_6b-e
+        (1280, 8, 8),  # Mixed_7a
+        (2048, 8, 8), (2048, 8, 8),  # Mixed_7b-c
+    ]
+    assert [m.branch7x7_1.out_channels for m in (model.Mixed_6b, model.Mixed_6c, model.Mixed_6d,
+                                                 model.Mixed_6e)] == [128, 160, 160, 192]
+
+
+def test_inception_v3_outputs_and_aux_head() -> None:
+    from convlab.models import InceptionOutputs
+
+    x = torch.zeros(2, 3, 299, 299, device="meta")
+    model = _on_meta(inception_v3).train()
+    out = model(x)
+    assert isinstance(out, InceptionOutputs)
+    assert out.logits.shape == out.aux_logits.shape == (2, 1000)
+    logits = model.eval()(x)
+    assert isinstance(logits, torch.Tensor) and logits.shape == (2, 1000)
+    plain = _on_meta(lambda: inception_v3(num_classes=10, aux_logits=False)).train()
+    assert plain.AuxLogits is None and plain(x).shape == (2, 10)
+    assert not any("AuxLogits" in name for name, _ in plain.named_parameters())
+    with pytest.raises(TypeError, match="aux_logits"):
+        inception_v3(aux_logits=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="num_classes"):
+        inception_v3(num_classes=0)
+
+
+@pytest.mark.slow
+def test_inception_v3_real_forward_at_299() -> None:
+    # one real forward pass at full size (about 11 GMACs for two images)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        model = inception_v3(num_classes=5).train()
+        with torch.no_grad():
+            out = model(torch.randn(2, 3, 299, 299))
+        assert out.logits.shape == out.aux_logits.shape == (2, 5)
+        assert torch.isfinite(out.logits).all() and torch.isfinite(out.aux_logits).all()
+    finally:
+        torch.set_num_threads(threads)
 
 
 # -- the digits networks ------------------------------------------------------------------------

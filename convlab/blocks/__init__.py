@@ -10,6 +10,11 @@ name                       block                                                
 ``inverted_residual``      :class:`InvertedResidual` (MobileNet v2)              6
 ``inception``              :class:`InceptionModule` (GoogLeNet)                  9
 ``bn_inception``           :class:`BNInceptionModule` (BN-Inception)             9
+``inception_v3_a``         :class:`InceptionA` (35×35, 5×5 → two 3×3)            9
+``inception_v3_b``         :class:`InceptionB` (35 → 17 grid reduction)          9
+``inception_v3_c``         :class:`InceptionC` (17×17, 7×7 → 1×7 + 7×1)          8, 9
+``inception_v3_d``         :class:`InceptionD` (17 → 8 grid reduction)           9
+``inception_v3_e``         :class:`InceptionE` (8×8, expanded 1×3 ‖ 3×1)         9
 =========================  ====================================================  =======
 
 Example:
@@ -23,6 +28,7 @@ from torch import nn
 
 from .common import ConvNormAct, make_act
 from .inception import BNInceptionModule, InceptionModule
+from .inception_v3 import InceptionA, InceptionB, InceptionC, InceptionD, InceptionE
 from .mobilenet import DepthwiseSeparable, InvertedResidual
 from .resnet import Bottleneck
 from .resnext import ResNeXtBlock, bottleneck_width
@@ -37,6 +43,11 @@ BLOCKS: dict[str, type[nn.Module]] = {
     "inverted_residual": InvertedResidual,
     "inception": InceptionModule,
     "bn_inception": BNInceptionModule,
+    "inception_v3_a": InceptionA,
+    "inception_v3_b": InceptionB,
+    "inception_v3_c": InceptionC,
+    "inception_v3_d": InceptionD,
+    "inception_v3_e": InceptionE,
 }
 
 
@@ -53,6 +64,11 @@ __all__ = [
     "Bottleneck",
     "ConvNormAct",
     "DepthwiseSeparable",
+    "InceptionA",
+    "InceptionB",
+    "InceptionC",
+    "InceptionD",
+    "InceptionE",
     "InceptionModule",
     "InvertedResidual",
     "ResNeXtBlock",

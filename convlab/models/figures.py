@@ -1,10 +1,12 @@
 """The papers' published parameter and multiply-add counts, beside the counts of our networks.
 
-Every paper here reports cost as multiply-adds (MACs; "FLOPs" in ResNeXt and ShuffleNet means
-multiply-adds), for one 224×224 image. :func:`paper_figures` counts our networks with
-:func:`convlab.analysis.count_params` (trainable parameters, batch-norm scales and shifts
-included) and :func:`convlab.analysis.count_macs` (convolutions and linear layers, biases
-excluded) and sets each beside the published figure with the relative difference.
+Every paper here reports cost as multiply-adds (MACs; "FLOPs" in ResNet, ResNeXt and
+ShuffleNet means multiply-adds), for one 224×224 image (299×299 for Inception v3).
+:func:`paper_figures` counts our networks with :func:`convlab.analysis.count_params` (trainable
+parameters, batch-norm scales and shifts included) and :func:`convlab.analysis.count_macs`
+(convolutions and linear layers, biases excluded) and sets each beside the published figure
+with the relative difference, and beside the common implementation's (torchvision's) figures
+where it builds the same network: its parameter counts are exact, and ours equal them.
 
 Where a network does not land within 1 % of its paper, the :attr:`PaperFigure.note` says why:
 
@@ -19,6 +21,16 @@ Where a network does not land within 1 % of its paper, the :attr:`PaperFigure.no
   figure's layers hold 11.3M (as common re-implementations find). Its appendix's "+25 %
   parameters over GoogLeNet" would be about 8.5M; its "+30 % computational cost" agrees with
   our counts.
+* ResNet-50's Table 1 "3.8×10⁹" is one decimal of the 3.86×10⁹ counted for the paper's network
+  (stride in the first 1×1); built the same way, ResNet-101 and -152 round to Table 1's 7.6 and
+  11.3, while the stride-in-3×3 variant (torchvision's, 4.09×10⁹) gives 7.8 and 11.5.
+* MobileNet v2's "3.4M" parameters: the conv and FC weights alone are 3.47M (the figure of
+  TensorFlow's released checkpoints); batch norm's scales and shifts and the FC bias bring the
+  trainable total to 3,504,872. Its 6.9M at width 1.4 matches no count (6.06M weights, 6.11M
+  in all).
+* Inception v3's abstract gives a bound and a round figure ("less than 25 million parameters",
+  "5 billion multiply-adds"): 23.83M parameters without the training-only auxiliary head, and
+  5.71×10⁹ multiply-adds for the released model's layout.
 
 Example:
     >>> PAPER_FIGURES["resnext50_32x4d"].params
@@ -38,6 +50,7 @@ from convlab.analysis.cost import count_macs, count_params
 
 from .googlenet import googlenet
 from .inception_bn import inception_bn
+from .inception_v3 import inception_v3
 from .mobilenet import mobilenet_v1, mobilenet_v2
 from .resnet import resnet50
 from .resnext import resnext50_32x4d
@@ -83,6 +96,8 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
     "shufflenet_v1_g4": partial(shufflenet_v1, groups=4),
     "shufflenet_v1_g8": partial(shufflenet_v1, groups=8),
     "mobilenet_v1": mobilenet_v1,
+    "inception_v3": partial(inception_v3, aux_logits=False),
+    "inception_v3_aux": inception_v3,
     "mobilenet_v2": mobilenet_v2,
     "mobilenet_v2_1.4": partial(mobilenet_v2, width_mult=1.4),
     "resnet50": resnet50,
@@ -99,6 +114,11 @@ _RESNET_SOURCE = (
     "baseline has 3.6 billion FLOPs (multiply-adds)'); no parameter count is published"
 )
 _TORCHVISION = "torchvision {name}: num_params {params:,} (exact), _ops {ops} GFLOPS (= GMACs)"
+_INCEPTION_V3_SOURCE = (
+    "Szegedy et al. 2016, Rethinking the Inception Architecture (arXiv:1512.00567), abstract: "
+    "'a computational cost of 5 billion multiply-adds per inference and with using less than "
+    "25 million parameters' (299×299 input)"
+)
 _MOBILENET_V2_SOURCE = (
     "Sandler et al. 2018, MobileNetV2 (arXiv:1801.04381), Table 4 (Params, MAdds: 'we count the "
     "total number of Multiply-Adds'): MobileNetV2 {params}, {madds}"
@@ -151,6 +171,22 @@ PAPER_FIGURES: dict[str, PaperFigure] = {
         4.2e6, 569e6,
         "Howard et al. 2017, MobileNets (arXiv:1704.04861), Table 8: 1.0 MobileNet-224, "
         "569 million mult-adds, 4.2 million parameters",
+    ),
+    "inception_v3": PaperFigure(
+        25e6, 5e9, _INCEPTION_V3_SOURCE, params_match=False, macs_match=False,
+        note="the abstract gives a bound and a round figure: 23.83M parameters without the "
+        "auxiliary classifier (dropped at inference) are 'less than 25 million'; 5.71×10⁹ "
+        "multiply-adds are 14% above '5 billion'. The paper leaves the exact layer widths to a "
+        "supplementary model.txt; these are the released model's",
+        input_size=299, impl_params=23_834_568, impl_macs=5.713e9,
+        impl_source="torchvision inception_v3(aux_logits=False): 27,161,264 parameters less "
+        "the auxiliary classifier's 3,326,696; _ops 5.713 GFLOPS (= GMACs)",
+    ),
+    "inception_v3_aux": PaperFigure(
+        None, None, "Inception v3 with its auxiliary classifier on the 17×17 grid (used in "
+        "training only; the multiply-adds are those of inference, without it)",
+        input_size=299, impl_params=27_161_264, impl_macs=5.713e9,
+        impl_source=_TORCHVISION.format(name="inception_v3", params=27_161_264, ops=5.713),
     ),
     "mobilenet_v2": PaperFigure(
         3.4e6, 300e6, _MOBILENET_V2_SOURCE.format(params="3.4M", madds="300M")
