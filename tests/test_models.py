@@ -90,6 +90,50 @@ def test_googlenet_table1_first_layer_is_separable() -> None:
     assert abs(total / 1024 / 6800 - 1) < 0.01
 
 
+def test_googlenet_auxiliary_classifiers() -> None:
+    from convlab.models import GoogLeNetOutputs
+    from convlab.models.googlenet import AuxClassifier
+
+    plain, aux = _on_meta(googlenet), _on_meta(lambda: googlenet(aux_logits=True))
+    assert plain.aux1 is None and plain.aux2 is None
+    assert not any(isinstance(m, AuxClassifier) for m in plain.modules())
+    # Section 5: 5×5/3 avg pool, 1×1 conv (128) + ReLU, FC 1024 + ReLU, dropout 0.7, FC
+    for head, c_in in ((aux.aux1, 512), (aux.aux2, 528)):
+        pool, conv, _, fc1, _, drop, fc2 = head
+        assert (pool.kernel_size, pool.stride) == (5, 3) and conv[0].out_channels == 128
+        assert conv[0].in_channels == c_in and conv[0].bias is not None
+        assert (fc1.in_features, fc1.out_features, drop.p) == (2048, 1024, 0.7)
+        assert fc2.out_features == 1000
+    heads = [c_in * 128 + 128 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000 for c_in in (512, 528)]
+    assert count_params(aux) - count_params(plain) == sum(heads) == 3_188_840 + 3_190_888
+    # inference discards them: the counted multiply-adds are the same
+    assert count_macs(aux, IMAGE) == count_macs(plain, IMAGE)
+    assert count_macs(aux.aux1, (1, 512, 14, 14)) == 128 * 16 * 512 + 2048 * 1024 + 1024 * 1000
+    x = torch.zeros(2, 3, 224, 224, device="meta")
+    out = aux.train()(x)
+    assert isinstance(out, GoogLeNetOutputs)
+    assert out.logits.shape == out.aux1.shape == out.aux2.shape == (2, 1000)
+    assert aux.eval()(x).shape == plain.train()(x).shape == (2, 1000)
+    with pytest.raises(TypeError, match="aux_logits"):
+        googlenet(aux_logits="yes")  # type: ignore[arg-type]
+
+
+def test_googlenet_aux_heads_read_4a_and_4d() -> None:
+    torch.manual_seed(0)
+    model = googlenet(num_classes=3, aux_logits=True).train()
+    for m in model.modules():  # dropout off, so the heads can be recomputed exactly
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        out = model(x)
+        y = model.pool3(model.inception3(model.stem(x)))
+        after_4a = model.inception4[0](y)
+        after_4d = model.inception4[3](model.inception4[2](model.inception4[1](after_4a)))
+        torch.testing.assert_close(out.aux1, model.aux1(after_4a))
+        torch.testing.assert_close(out.aux2, model.aux2(after_4d))
+
+
 def test_inception_bn_counts(rows: dict) -> None:
     assert round(rows["inception_bn"]["params"] / 1e5) == 113  # 11.3M, not the 13.6M
     # the appendix: "the computational cost is increased by about 30%" over GoogLeNet

@@ -9,7 +9,7 @@ Small: :mod:`convlab.models.small`.
 """
 
 from .figures import MODELS, PAPER_FIGURES, PaperFigure, paper_figures, paper_figures_markdown
-from .googlenet import GoogLeNet, googlenet
+from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet
 from .inception_bn import InceptionBN, inception_bn
 from .inception_v3 import InceptionOutputs, InceptionV3, inception_v3
 from .mobilenet import MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v2
@@ -21,6 +21,7 @@ __all__ = [
     "MODELS",
     "PAPER_FIGURES",
     "GoogLeNet",
+    "GoogLeNetOutputs",
     "InceptionBN",
     "InceptionOutputs",
     "InceptionV3",
