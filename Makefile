@@ -27,13 +27,13 @@ $(MATHJAX):
 	@bash scripts/fetch-mathjax.sh book/_static/mathjax
 
 book: setup
-	$(VENV)/bin/jupyter-book build --all -W --keep-going .
+	$(PY) scripts/build-book.py -W --keep-going --all .
 	@echo
 	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
 	@echo "or serve it: $(PY) -m http.server -d _build/html 8000 --bind 127.0.0.1"
 
 test: setup
-	$(PY) -m pytest -n $(JOBS) --timeout 1200 tests
+	$(PY) -m pytest -n $(JOBS) --timeout 1200 --durations=15 tests
 
 test-fast: setup
 	$(PY) -m pytest -n $(JOBS) -m "not slow and not book" tests

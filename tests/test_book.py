@@ -1,7 +1,8 @@
 """Does the book build strictly, and does every page work offline in a real browser?
 
 The book is built once per test session (a module-scoped fixture) into a temporary folder, with
-the same command as ``make book``: ``jupyter-book build -W --keep-going --all``, so every page is
+the same command as ``make book`` (``scripts/build-book.py``: ``jupyter-book build -W --keep-going
+--all`` with pages executed in parallel, one per core), so every page is
 executed and any Sphinx warning fails the build. The browser test serves that build from
 127.0.0.1 and opens every page in Debian's Chromium (driven by Playwright, no browser download):
 no request may fail or leave 127.0.0.1, math must be typeset by the local MathJax, and every
@@ -87,10 +88,9 @@ def _toc_docnames(root: Path) -> list[str]:
 def _build(root: Path, out: Path) -> dict:
     """Run the strict build into ``out``; its exit status, log and duration."""
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel draws inline
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
     start = time.perf_counter()
     proc = subprocess.run(
-        [str(jupyter_book), "build", "-W", "--keep-going", "--all",
+        [sys.executable, str(root / "scripts/build-book.py"), "-W", "--keep-going", "--all",
          "--path-output", str(out), str(root)],
         cwd=root, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
     )
