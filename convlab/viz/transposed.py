@@ -1,5 +1,5 @@
 """Figures of chapter 3, transposed convolution: the scatter of kernel stamps, the matrix ``C``
-and its transpose, overlap counts, and checkerboard artifacts.
+and its transpose, the zero-insertion form, overlap counts, and checkerboard artifacts.
 
 Each function draws from numbers it is given or computes with :mod:`convlab` and returns a
 :class:`matplotlib.figure.Figure`; nothing is read from disk.
@@ -22,8 +22,8 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from convlab.functional import conv_transpose2d
-from convlab.linalg import overlap_counts
+from convlab.functional import conv2d, conv_transpose2d
+from convlab.linalg import overlap_counts, zero_insert
 
 from . import style
 
@@ -111,6 +111,91 @@ def plot_scatter(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int = 0
     ax.set_title("sum = output" + (f" (crop p={padding})" if padding else ""), fontsize=9)
     fig.suptitle(f"{h}×{wd} input, {k}×{k} kernel, stride {stride}: each input value stamps "
                  "a scaled copy of the kernel", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def zero_insertion_canvas(x: torch.Tensor, k: int, stride: int, padding: int = 0,
+                          output_padding: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input of the zero-insertion form, and what each of its cells is.
+
+    ``s − 1`` zeros go between neighbouring values of ``x``, then ``k − 1 − p`` zeros around
+    (``output_padding`` more at the bottom and right). A stride-1 convolution of this canvas with
+    the flipped kernel is ``conv_transpose2d(x, w, stride=s, padding=p, output_padding=...)``.
+
+    Shape:
+        - x: ``(H, W)``
+        - Output: the canvas and a role map, both
+          ``(s(H − 1) + 1 + 2(k − 1 − p) + output_padding, s(W − 1) + 1 + 2(k − 1 − p)
+          + output_padding)``; roles are 0 for an inserted zero, 1 for an input value and
+          2 for a padding zero.
+    """
+    if x.dim() != 2:
+        raise ValueError(f"x must have shape (H, W), got {tuple(x.shape)}")
+    if not 0 <= padding <= k - 1:
+        raise ValueError(f"padding must lie in [0, k − 1] = [0, {k - 1}] for the drawing, got "
+                         f"{padding}")
+    if not 0 <= output_padding < stride:
+        raise ValueError(f"output_padding must lie in [0, stride) = [0, {stride}), got "
+                         f"{output_padding}")
+    e = k - 1 - padding
+    inserted = zero_insert(x[None, None], stride)[0, 0]  # (s(H-1)+1, s(W-1)+1)
+    is_input = zero_insert(torch.ones_like(x)[None, None], stride)[0, 0]
+    pad = (e, e + output_padding, e, e + output_padding)  # left, right, top, bottom
+    canvas = torch.nn.functional.pad(inserted, pad)
+    roles = torch.nn.functional.pad(is_input, pad, value=2.0)
+    return canvas, roles.long()
+
+
+def plot_zero_insertion(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int = 0,
+                        output_padding: int = 0) -> Figure:
+    """The zero-insertion form drawn: the canvas, the flipped kernel, and the output it gives.
+
+    Panels: the input; the canvas of :func:`zero_insertion_canvas` (input values blue, inserted
+    zeros grey, padding zeros white) with the window of the first output outlined; the kernel
+    flipped in both axes; the stride-1 convolution of the two, which equals the transposed
+    convolution (asserted).
+
+    Args:
+        x: ``(H, W)`` input, a few values.
+        w: ``(k, k)`` kernel of the transposed convolution.
+        stride, padding, output_padding: of the transposed convolution.
+    """
+    style.apply()
+    x64, w64 = x.detach().double(), w.detach().double()
+    k = w64.shape[-1]
+    canvas, roles = zero_insertion_canvas(x64, k, stride, padding, output_padding)
+    flipped = w64.flip(0, 1)
+    out = conv2d(canvas[None, None], flipped[None, None])[0, 0]
+    expected = conv_transpose2d(x64[None, None], w64[None, None], stride=stride, padding=padding,
+                                output_padding=output_padding)[0, 0]
+    torch.testing.assert_close(out, expected)
+    fig, axes = plt.subplots(1, 4, figsize=(style.WIDTH, 2.9),
+                             gridspec_kw={"width_ratios": [x64.shape[1], canvas.shape[1], k,
+                                                           out.shape[1]]})
+    axes[0].imshow(x64.numpy(), cmap="Blues", vmin=0)
+    _annotate(axes[0], x64.numpy())
+    _grid(axes[0], tuple(x64.shape))
+    axes[0].set_title("input x", fontsize=9)
+    shade = np.choose(roles.numpy(), [0.35, 1.0, 0.0])  # inserted, input, padding
+    axes[1].imshow(shade, cmap="Blues", vmin=0, vmax=1.6)
+    for (i, j), role in np.ndenumerate(roles.numpy()):
+        text = f"{canvas[i, j]:g}" if role == 1 else "0"
+        axes[1].text(j, i, text, ha="center", va="center", fontsize=7,
+                     color="black" if role == 1 else ("0.35" if role == 0 else "0.7"))
+    _grid(axes[1], tuple(canvas.shape))
+    axes[1].add_patch(Rectangle((-0.5, -0.5), k, k, fill=False, edgecolor="C3", linewidth=1.8))
+    axes[1].set_title(f"zeros inserted (s − 1 = {stride - 1}) and padded (k − 1 − p = "
+                      f"{k - 1 - padding})", fontsize=8)
+    axes[2].imshow(flipped.numpy(), cmap="Oranges", vmin=0)
+    _annotate(axes[2], flipped.numpy())
+    _grid(axes[2], (k, k))
+    axes[2].set_title("kernel flipped", fontsize=9)
+    axes[3].imshow(out.numpy(), cmap="Blues", vmin=min(0.0, float(out.min())))
+    _annotate(axes[3], out.numpy(), fontsize=7)
+    _grid(axes[3], tuple(out.shape))
+    axes[3].add_patch(Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="C3", linewidth=1.8))
+    axes[3].set_title("stride-1 conv = conv_transpose2d", fontsize=9)
     fig.tight_layout()
     return fig
 
