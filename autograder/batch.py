@@ -26,7 +26,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import shutil
 import stat
 import tempfile
@@ -37,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .results import write_atomic
+from .results import write_atomic, write_text_atomic
 
 #: Largest zip accepted: total uncompressed bytes and number of members.
 MAX_ZIP_BYTES = 256 << 20
@@ -252,8 +251,14 @@ def grade_batch(root: Path, out: Path, make_grader: GraderFactory, *, workers: i
 
 
 # -- scores.csv --------------------------------------------------------------------------------
-def _exercise_key(test_name: str) -> str:
-    return test_name.split(":", 1)[0].strip()
+def _exercise_key(test: dict[str, Any]) -> str:
+    """The exercise key a test entry records in ``extra_data.key`` (never parsed from its
+    display name)."""
+    extra = test.get("extra_data")
+    key = extra.get("key") if isinstance(extra, dict) else None
+    if not isinstance(key, str) or "." not in key:
+        raise ValueError(f"test {test.get('name')!r} records no exercise key (extra_data.key)")
+    return key
 
 
 def score_rows(results: Iterable[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -265,7 +270,7 @@ def score_rows(results: Iterable[dict[str, Any]]) -> tuple[list[str], list[dict[
         student = extra.get("student", "")
         by_chapter: dict[str, dict[str, Any]] = {}
         for t in data.get("tests", []):
-            key = _exercise_key(t["name"])
+            key = _exercise_key(t)
             chapter = key.split(".", 1)[0]
             row = by_chapter.setdefault(chapter, {"student": student, "chapter": chapter,
                                                   "total": 0.0, "max_total": 0.0, "error": ""})
@@ -299,15 +304,5 @@ def write_scores(out: Path) -> Path:
     for row in rows:
         writer.writerow({k: (f"{v:g}" if isinstance(v, float) else v) for k, v in row.items()})
     target = out / SCORES
-    fd, tmp = tempfile.mkstemp(prefix=f".{SCORES}.", dir=out)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(target, buf.getvalue())
     return target

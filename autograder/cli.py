@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .engine import Grader, default_source_dir, load_secret
+from .engine import ChapterError, Grader, default_source_dir, load_secret
 from .notebook import SubmissionError
 from .results import VISIBILITIES, write_atomic
 from .sandbox import Limits, SandboxUnavailable
@@ -127,7 +127,7 @@ def grade(args: argparse.Namespace) -> int:
         results = grader.grade(args.path)
     except SandboxUnavailable as exc:
         return _error(str(exc), EXIT_NO_SANDBOX)
-    except (SubmissionError, ValueError, OSError) as exc:
+    except (SubmissionError, ValueError, OSError, ChapterError) as exc:
         return _error(str(exc), EXIT_INPUT)
     write_atomic(args.out, results.as_json())
     print(f"{results.output} -> {args.out}")

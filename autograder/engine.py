@@ -3,21 +3,32 @@
 For each notebook found: identify its chapter, load the instructor source, and for each
 exercise of the chapter
 
-1. draw the cases from ``derive_seed(course secret, student id, exercise key)``;
-2. assemble the program up to the exercise's test cell (:func:`notebook.assemble`);
-3. scan the student's cells for forbidden APIs (:func:`scan.scan`) — a hit scores 0;
-4. run the worker in the sandbox (:class:`sandbox.Sandbox`) and read back its report
-   (:func:`wire.read_report`: plain arrays and checked JSON only);
-5. judge here (:meth:`Exercise.judge`), add flags (timeout, memory, crashed, forbidden-api)
-   and a one-line feedback.
+1. assemble the program up to the exercise's test cell (:func:`notebook.assemble`);
+2. analyse what the exercise's entry can reach (:func:`scan.analyse`): the answer policy and
+   the forbidden APIs, without importing or running anything — a finding scores 0 (flag
+   ``policy`` or ``forbidden-api``) and names the construct and the line; student cells the
+   entry does not reach are left out of the program;
+3. draw the cases from ``derive_seed(course secret, student id, exercise key, hash of the
+   submission's code)``: regrading the same submission gives the same inputs, any change to
+   its code gives new ones;
+4. run the worker in the sandbox (:class:`sandbox.Sandbox`) and decode its report, which
+   comes from the worker's trusted parent on a pipe (:func:`wire.unpack_report`: plain arrays
+   and checked JSON only, every field validated; anything else is "invalid output");
+5. judge here (:meth:`Exercise.judge`), add flags (timeout, memory, crashed, forbidden-api,
+   invalid-output) and a one-line feedback that quotes student-raised exception text only up
+   to :data:`QUOTE_CHARS` characters.
+
+An error of the grader itself on one exercise is reported for that exercise (flag
+``grader-error``); the other exercises are graded as usual.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import os
 import secrets
-import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -35,6 +46,31 @@ from .sandbox import Limits, Outcome, Sandbox
 #: Created once per machine when no secret is given, so regrading gives the same results.
 DEFAULT_SECRET_FILE = Path("~/.config/convlab/course-secret")
 _MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "bad_alloc", "out of memory")
+#: Longest student-raised exception text quoted in feedback on a hidden case.
+QUOTE_CHARS = 80
+
+
+class ChapterError(RuntimeError):
+    """A chapter's exercise module cannot be loaded (names the module)."""
+
+
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def submission_digest(nb: dict) -> str:
+    """SHA-256 of the code a notebook holds (every code cell's text, in order); outputs and
+    metadata do not count, so re-running a notebook does not change it."""
+    h = hashlib.sha256()
+    for cell in nb.get("cells", []):
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            src = cell.get("source", "")
+            text = "".join(s for s in src if isinstance(s, str)) if isinstance(src, list) \
+                else (src if isinstance(src, str) else "")
+            h.update(json.dumps(text).encode() + b"\n")
+    return h.hexdigest()
 
 
 def default_source_dir() -> Path:
@@ -65,11 +101,25 @@ def load_secret(secret_file: Path | None = None) -> bytes:
     return path.read_bytes().strip()
 
 
-def _chapter_exercises(ch: Chapter) -> tuple[Exercise, ...] | None:
+def _chapter_exercises(ch: Chapter) -> tuple[Exercise, ...]:
+    """The chapter's declarations; :class:`ChapterError` naming the module if they cannot be
+    loaded (an import error inside it, no ``EXERCISES``, a forbidden name that does not
+    resolve)."""
+    from .worker import resolve
+
     try:
-        return tuple(importlib.import_module(ch.module).EXERCISES)
-    except (ImportError, AttributeError):  # a chapter not written yet
-        return None
+        exercises = tuple(importlib.import_module(ch.module).EXERCISES)
+    except Exception as exc:
+        raise ChapterError(f"chapter {ch.id}: its exercise module {ch.module} cannot be "
+                           f"loaded: {type(exc).__name__}: {exc}") from exc
+    for ex in exercises:
+        for name in ex.forbidden:
+            try:
+                resolve(name)
+            except (ValueError, AttributeError, ImportError) as exc:
+                raise ChapterError(f"chapter {ch.id}: {ex.key} forbids {name}, which does not "
+                                   f"resolve in this installation ({exc})") from exc
+    return exercises
 
 
 @dataclass
@@ -105,10 +155,14 @@ class Grader:
     # -- finding what to grade -------------------------------------------------------------
     def submissions(self, path: Path) -> list[tuple[Path, dict, Chapter, tuple[Exercise, ...]]]:
         """``(path, notebook, chapter, exercises)`` for each gradable notebook under ``path``."""
-        declared = {cid: exs for cid, ch in self.chapters.items()
-                    if (exs := _chapter_exercises(ch)) is not None}
-        ids = {cid: [ex.grade_id for ex in exs] for cid, exs in declared.items()}
-        known = {cid: ch for cid, ch in self.chapters.items() if cid in declared}
+        cache: dict[str, tuple[Exercise, ...]] = {}
+
+        def exercises_of(cid: str) -> tuple[Exercise, ...]:
+            if cid not in cache:
+                cache[cid] = _chapter_exercises(self.chapters[cid])
+            return cache[cid]
+
+        known = dict(self.chapters)
         found, seen = [], {}
         paths = notebook.find_notebooks(path)
         for p in paths:
@@ -119,14 +173,17 @@ class Grader:
                     continue  # in a folder, other files may sit beside the notebooks
             else:
                 nb = notebook.read_notebook(p)
-            ch = notebook.identify(p, nb, known, ids)
+            ch = next((c for c in known.values() if Path(p).name == c.notebook), None)
+            if ch is None:  # not by its file name: by its test cells' grade ids
+                ids = {cid: [ex.grade_id for ex in exercises_of(cid)] for cid in known}
+                ch = notebook.identify(p, nb, known, ids)
             if ch is None:
                 continue
             if ch.id in seen:
                 raise notebook.SubmissionError(
                     f"{path}: two notebooks of chapter {ch.id}: {seen[ch.id]} and {p}")
             seen[ch.id] = p
-            found.append((p, nb, ch, declared[ch.id]))
+            found.append((p, nb, ch, exercises_of(ch.id)))
         if not found:
             raise notebook.SubmissionError(
                 f"{path}: not a notebook of any known chapter ({', '.join(sorted(known))})")
@@ -148,7 +205,14 @@ class Grader:
             source = self.source_notebook(ch)
             chapters.append(ch.id)
             for ex in exercises:
-                tests.append(self.grade_exercise(ex, ch, source, nb))
+                try:
+                    tests.append(self.grade_exercise(ex, ch, source, nb))
+                except Exception as exc:  # the grader's fault: this exercise only
+                    tests.append(TestResult(
+                        f"{ex.key}: {ex.title or ex.name}", 0.0, float(ex.points),
+                        f"the grader failed on this exercise ({type(exc).__name__}: "
+                        f"{quote(str(exc), 200)}); please tell the course staff",
+                        ("grader-error",), self.visibility, key=ex.key))
         elapsed = time.monotonic() - start
         got = sum(t.score for t in tests)
         total = sum(t.max_score for t in tests)
@@ -167,57 +231,75 @@ class Grader:
             flags = tuple(dict.fromkeys(verdict.flags + extra_flags))
             score = float(ex.points) if verdict.passed else 0.0
             return TestResult(name, score, float(ex.points), verdict.message, flags,
-                              self.visibility)
+                              self.visibility, key=ex.key)
 
         program = notebook.assemble(source, nb, stop_at=ex.grade_id)
-        findings = scan.scan(program, ex.forbidden)
-        if findings:
-            return result(Verdict(False, findings[0].message(), ("forbidden-api",)))
-        cases = ex.cases(derive_seed(self.secret, self.student, ex.key))
-        scratch = Path(tempfile.mkdtemp(prefix="convlab-grade-"))
-        try:
-            wire.write_job(scratch / "in", cells=[c.wire() for c in program], module=ch.module,
-                           exercise=ex.name, cases=[(c.args, dict(c.kwargs)) for c in cases],
-                           device=self.device)
-            wall = self.limits.wall_for(ex.timeout_s)
-            outcome = self.sandbox.run(scratch, wall)
-            return result(*self._verdict(ex, cases, scratch / "out", outcome, wall))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        analysis = scan.analyse(program, ex.entry, ex.forbidden)
+        finding = analysis.first
+        if finding is not None:
+            flag = "forbidden-api" if finding.kind == "forbidden" else "policy"
+            return result(Verdict(False, finding.message(), (flag,)))
+        cases = ex.cases(derive_seed(self.secret, self.student, ex.key, submission_digest(nb)))
+        job = wire.pack_job(cells=[c.wire() for c in analysis.program], module=ch.module,
+                            exercise=ex.name, cases=[(c.args, dict(c.kwargs)) for c in cases],
+                            device=self.device)
+        wall = self.limits.wall_for(ex.timeout_s)
+        with tempfile.TemporaryDirectory(prefix="convlab-grade-") as workdir:
+            outcome = self.sandbox.run(job, wall, Path(workdir))
+        return result(*self._verdict(ex, cases, outcome, wall))
 
-    def _verdict(self, ex: Exercise, cases: list, out: Path, outcome: Outcome,
+    def _verdict(self, ex: Exercise, cases: list, outcome: Outcome,
                  wall: float) -> tuple[Verdict, tuple[str, ...]]:
         if outcome.timed_out:
             return Verdict(False, f"stopped after {wall:.0f} s, the time limit of this exercise; "
                                   "look for an endless loop or a far too slow method",
                            ("timeout",)), ()
-        try:
-            report = wire.read_report(out, self.limits.report_mb << 20)
-        except (OSError, wire.WireError) as exc:
+        memory = ("memory",) if any(s in outcome.stderr for s in _MEMORY_SIGNS) else ()
+        if outcome.report_overflow:
+            return Verdict(False, "your code's results are larger than the grader accepts",
+                           ("invalid-output",)), memory
+        if not outcome.report:
             how = (f"was killed by signal {-outcome.returncode}" if outcome.returncode < 0
                    else f"exited with status {outcome.returncode}")
-            flags = ("crashed",)
-            if any(s in outcome.stderr for s in _MEMORY_SIGNS):
-                flags += ("memory",)
-            detail = "" if isinstance(exc, FileNotFoundError) else f" ({exc})"
-            return Verdict(False, f"your code {how} before the grader got its results{detail}; "
-                                  "does it call exit() or crash the interpreter?", flags), ()
-        texts = [a for a in report["attempts"] if isinstance(a, str)]
-        texts += [report["error"] or ""] + [c["error"] for c in report["cell_errors"]]
-        flags = ("memory",) if any(s in t for t in texts for s in _MEMORY_SIGNS) else ()
-        if report["forbidden_used"]:
-            api = report["forbidden_used"][0]
+            return Verdict(False, f"the grading process {how} before the grader got its "
+                                  "results; does your code exhaust the memory or stop the "
+                                  "interpreter?", ("crashed",)), memory
+        try:
+            report = wire.unpack_report(outcome.report, self.limits.report_mb << 20)
+        except wire.WireError as exc:
+            return Verdict(False, f"invalid output from the grading process ({quote(str(exc))})",
+                           ("invalid-output",)), memory
+        if report["status"] == "crashed":
+            return Verdict(False, f"your code {report['detail']} before the grader got its "
+                                  "results; does it call exit() or crash the interpreter?",
+                           ("crashed",)), memory
+        if report["status"] != "ok" or report["result"] is None:
+            return Verdict(False, f"your code's results are not plain arrays and numbers "
+                                  f"({quote(report['detail'])})", ("invalid-output",)), memory
+        res = report["result"]
+        attempts = [quote(a) if isinstance(a, str) else a for a in res["attempts"]]
+        texts = [a for a in res["attempts"] if isinstance(a, str)]
+        texts += [res["error"] or ""] + [c["error"] for c in res["cell_errors"]]
+        if any(s in t for t in texts for s in _MEMORY_SIGNS):
+            memory = ("memory",)
+        if res["forbidden_used"]:
+            api = quote(res["forbidden_used"][0])
             return Verdict(False, f"calls {api}, which this exercise forbids",
-                           ("forbidden-api",)), flags
-        if report["error"] is not None:
-            verdict = Verdict(False, report["error"])
+                           ("forbidden-api",)), memory
+        if res["error"] is not None:
+            verdict = Verdict(False, quote(res["error"]))
         else:
-            verdict = ex.judge(cases, report["attempts"])
-        if not verdict.passed and report["cell_errors"]:
-            first = report["cell_errors"][0]
-            more = len(report["cell_errors"]) - 1
-            note = f"{first['cell']}: {first['error']}"
+            try:
+                verdict = ex.judge(cases, attempts)
+            except Exception as exc:  # a value the comparison cannot take (NaN counts...)
+                return Verdict(False, "the grader could not judge what your code returned "
+                                      f"({type(exc).__name__}: {quote(str(exc))})",
+                               ("invalid-output",)), memory
+        if not verdict.passed and res["cell_errors"]:
+            first = res["cell_errors"][0]
+            more = len(res["cell_errors"]) - 1
+            note = f"{quote(first['cell'])}: {quote(first['error'])}"
             verdict = Verdict(False, f"{verdict.message}; {note}"
                               + (f" (and {more} more cell error(s))" if more else ""),
                               verdict.flags + ("cell-error",))
-        return verdict, flags
+        return verdict, memory

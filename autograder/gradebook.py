@@ -24,10 +24,14 @@ class GradebookError(ValueError):
     """The results do not fit the gradebook (unknown assignment, cell or points)."""
 
 
-def _exercise(test_name: str) -> str:
-    """``"ch01.conv2d_loop: convolution by loops"`` → ``"conv2d_loop"``."""
-    key = test_name.split(":", 1)[0].strip()
-    return key.split(".", 1)[1] if "." in key else key
+def _exercise(test: Mapping[str, Any]) -> str:
+    """The exercise name of a test entry, from the key it records in ``extra_data.key``
+    (``"ch01.conv2d_loop"`` → ``"conv2d_loop"``)."""
+    extra = test.get("extra_data")
+    key = extra.get("key") if isinstance(extra, Mapping) else None
+    if not isinstance(key, str) or "." not in key:
+        raise GradebookError(f"test {test.get('name')!r} records no exercise key")
+    return key.split(".", 1)[1]
 
 
 def gradebook_url(course: Path) -> str:
@@ -74,7 +78,7 @@ def import_results(course: Path, assignment: str, results: Mapping[str, Any],
         gb.update_or_create_student(student)
         gb.update_or_create_submission(assignment, student)
         for test in results.get("tests", []):
-            name = _exercise(test["name"])
+            name = _exercise(test)
             cell = f"test_{name}"
             grade = None
             for nb in notebooks:

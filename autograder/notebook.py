@@ -25,6 +25,11 @@ from typing import Any
 
 from convlab.exercises.registry import Chapter
 
+from .wire import WireError, read_regular
+
+#: Largest notebook read.
+MAX_NOTEBOOK_BYTES = 64 << 20
+
 
 class SubmissionError(ValueError):
     """The submission cannot be graded (missing, not a notebook, no known chapter)."""
@@ -72,9 +77,14 @@ def read_notebook(path: Path) -> dict:
     if not path.is_file():
         raise SubmissionError(f"{path}: not a file")
     try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SubmissionError(f"{path}: not a notebook (invalid JSON: {exc})") from None
+        raw = read_regular(path, MAX_NOTEBOOK_BYTES)
+    except (OSError, WireError) as exc:
+        raise SubmissionError(f"{path}: cannot be read ({exc})") from None
+    try:
+        nb = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise SubmissionError(f"{path}: not a notebook (invalid JSON: {str(exc)[:200]})") \
+            from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise SubmissionError(f"{path}: not a notebook (no list of cells)")
     return nb
@@ -111,8 +121,19 @@ def identify(path: Path, nb: Mapping[str, Any], chapters: Mapping[str, Chapter],
     return best
 
 
+#: Cell magics whose body is plain Python that runs as it stands; any other cell magic's
+#: body (``%%bash``, ``%%writefile`` ...) is dropped.
+_BODY_MAGICS = ("time", "timeit", "capture", "prun")
+
+
 def _ipython_to_python(source: str) -> str:
-    """Magics and shell escapes become ``get_ipython()`` calls, as in a kernel."""
+    """Magics and shell escapes become ``get_ipython()`` calls, as in a kernel, except cell
+    magics: the body of ``%%time``/``%%timeit``/``%%capture`` stays as the cell's code (so the
+    static analysis sees it and the worker never executes a string), any other's is dropped."""
+    lines = source.lstrip("\n").split("\n", 1)
+    if lines[0].startswith("%%"):
+        name = lines[0][2:].split(maxsplit=1)[0] if lines[0][2:].strip() else ""
+        source = lines[1] if len(lines) > 1 and name in _BODY_MAGICS else ""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
     except ImportError:  # no IPython: leave the text as is

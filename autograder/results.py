@@ -33,6 +33,7 @@ class TestResult:
     output: str
     flags: tuple[str, ...] = ()
     visibility: str = "visible"
+    key: str = ""  # the exercise's key, "ch01.conv2d_loop"
 
     def __post_init__(self) -> None:
         if self.visibility not in VISIBILITIES:
@@ -48,7 +49,7 @@ class TestResult:
         return {"name": self.name, "score": float(self.score),
                 "max_score": float(self.max_score), "status": self.status,
                 "output": self.output, "visibility": self.visibility,
-                "extra_data": {"flags": list(self.flags)}}
+                "extra_data": {"key": self.key, "flags": list(self.flags)}}
 
 
 @dataclass
@@ -75,13 +76,19 @@ class Results:
 
 
 def write_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` all at once: a temporary file in the same folder,
-    flushed to disk, then renamed over ``path``. A failure leaves no file behind."""
+    """Write ``data`` as JSON to ``path`` all at once (:func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False,
+                                       ensure_ascii=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` all at once: a temporary file in the same folder, flushed to
+    disk, then renamed over ``path``. A failure leaves no file behind. The grader's one way of
+    writing a file (results, ``scores.csv``)."""
     path = Path(path)
-    text = json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

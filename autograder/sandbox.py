@@ -1,25 +1,30 @@
 """Limits and the sandbox a worker runs in.
 
 With bubblewrap (``bwrap``) the worker sees a minimal, read-only file system: the Python
-installation, the third-party packages, the ``convlab`` package and the three ``autograder``
-modules the worker needs, each bound read-only at a neutral path; a private ``/tmp``; minimal
-``/proc`` and ``/dev``; its scratch folder as the only writable place. Every namespace is
-unshared (no network, own PIDs, IPC, UTS), the environment is cleared, capabilities dropped,
-and a seccomp filter refuses new processes (threads stay allowed). Resource limits
-(:class:`Limits`) apply in both modes. Without bwrap, ``insecure=True`` runs the worker as a
-plain subprocess with the resource limits only; the protections that were active are listed in
-every results file (:attr:`Sandbox.protections`).
+installation, the third-party packages, the ``convlab`` package and the four ``autograder``
+modules the worker needs, each bound read-only at a neutral path; a private ``/tmp`` and a
+``/scratch`` working folder, both size-capped tmpfs mounts and the only writable places; a
+minimal ``/dev`` made read-only (its device nodes work, nothing can be stored there, so no
+``/dev/shm``); no ``/proc`` on the CPU (so no mount table, no other process to look at).
+Every namespace is unshared (no network, own PIDs, IPC, UTS), the environment is cleared and
+capabilities dropped. No host folder is writable inside.
+
+The job reaches the worker on its stdin; the report comes back on a pipe that only the
+worker's trusted parent holds (:mod:`autograder.worker`), never through a file. The student's
+process, the parent's child, carries a seccomp filter (:mod:`autograder.seccomp`) and, on the
+CPU, no threads. Resource limits (:class:`Limits`) apply in both modes. Without bwrap,
+``insecure=True`` runs the worker as a plain subprocess with the resource limits, the
+parent/child split and the seccomp filter only; the protections in force are listed in every
+results file (:attr:`Sandbox.protections`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import resource
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import sysconfig
@@ -28,12 +33,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from . import seccomp, wire
 
 #: Where things are bound inside the sandbox.
 INSIDE = "/opt/convlab-grader"
 SCRATCH = "/scratch"
 #: The modules of this package the worker imports (nothing else of the grader is bound).
-WORKER_MODULES = ("__init__.py", "wire.py", "worker.py")
+WORKER_MODULES = ("__init__.py", "seccomp.py", "wire.py", "worker.py")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -55,11 +63,16 @@ class Limits:
         file_size_mb: largest file the worker may write (``RLIMIT_FSIZE``).
         open_files: open file descriptors (``RLIMIT_NOFILE``).
         output_bytes: stdout and stderr bytes kept per stream; the rest is discarded.
-        threads: ``OMP_NUM_THREADS`` and friends.
-        no_fork: refuse new processes with a seccomp filter (bubblewrap mode, x86-64/arm64).
+        threads: ``OMP_NUM_THREADS`` and friends with CUDA or without the seccomp filter; on
+            the CPU with the filter the student's process is single-threaded.
+        no_fork: put the seccomp filter on the student's process (x86-64/arm64): no new
+            processes or programs, no tracing, no memfd or System V shared memory, and on the
+            CPU no threads.
         report_mb: largest total size of the arrays a worker may return.
         tmp_mb: size of the worker's private ``/tmp`` (a tmpfs, held in memory), bubblewrap
             mode.
+        scratch_mb: size of the worker's ``/scratch``, its working folder (a tmpfs),
+            bubblewrap mode.
     """
 
     wall_s: float | None = None
@@ -73,10 +86,11 @@ class Limits:
     no_fork: bool = True
     report_mb: int = 512
     tmp_mb: int = 128
+    scratch_mb: int = 256
 
     def __post_init__(self) -> None:
         for name in ("startup_s", "file_size_mb", "open_files", "output_bytes", "threads",
-                     "report_mb", "tmp_mb"):
+                     "report_mb", "tmp_mb", "scratch_mb"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive, got {getattr(self, name)}")
         for name in ("wall_s", "memory_mb", "cpu_s"):
@@ -86,48 +100,6 @@ class Limits:
 
     def wall_for(self, exercise_timeout_s: float) -> float:
         return self.wall_s if self.wall_s is not None else exercise_timeout_s + self.startup_s
-
-
-# -- seccomp: no new processes ---------------------------------------------------------------
-_BPF_LD_W_ABS, _BPF_JEQ, _BPF_JGE, _BPF_JSET, _BPF_RET = 0x20, 0x15, 0x35, 0x45, 0x06
-_RET_ALLOW, _RET_KILL = 0x7FFF0000, 0x80000000
-_RET_EPERM, _RET_ENOSYS = 0x00050000 | 1, 0x00050000 | 38
-_CLONE_THREAD = 0x00010000
-#: arch → (AUDIT_ARCH value, clone, clone3, syscalls refused outright)
-_ARCH = {
-    "x86_64": (0xC000003E, 56, 435, (57, 58)),  # fork, vfork
-    "aarch64": (0xC00000B7, 220, 435, ()),
-}
-
-
-def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
-    return struct.pack("<HBBI", code, jt, jf, k)
-
-
-def no_fork_filter() -> bytes | None:
-    """A classic-BPF seccomp program: ``fork``/``vfork`` fail with EPERM, ``clone`` without
-    ``CLONE_THREAD`` fails with EPERM, ``clone3`` with ENOSYS (so libc falls back to
-    ``clone``); other architectures' syscalls kill the process. ``None`` on an unknown arch."""
-    arch = _ARCH.get(platform.machine())
-    if arch is None:
-        return None
-    audit, clone, clone3, refused = arch
-    prog = [_insn(_BPF_LD_W_ABS, 0, 0, 4),                 # A = arch
-            _insn(_BPF_JEQ, 1, 0, audit),
-            _insn(_BPF_RET, 0, 0, _RET_KILL),
-            _insn(_BPF_LD_W_ABS, 0, 0, 0)]                 # A = syscall number
-    if platform.machine() == "x86_64":
-        prog += [_insn(_BPF_JGE, 0, 1, 0x40000000),        # the x32 ABI: refuse
-                 _insn(_BPF_RET, 0, 0, _RET_KILL)]
-    for nr in refused:
-        prog += [_insn(_BPF_JEQ, 0, 1, nr), _insn(_BPF_RET, 0, 0, _RET_EPERM)]
-    prog += [_insn(_BPF_JEQ, 0, 1, clone3), _insn(_BPF_RET, 0, 0, _RET_ENOSYS),
-             _insn(_BPF_JEQ, 0, 3, clone),
-             _insn(_BPF_LD_W_ABS, 0, 0, 16),               # A = low word of clone's flags
-             _insn(_BPF_JSET, 1, 0, _CLONE_THREAD),
-             _insn(_BPF_RET, 0, 0, _RET_EPERM),
-             _insn(_BPF_RET, 0, 0, _RET_ALLOW)]
-    return b"".join(prog)
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -201,11 +173,13 @@ class Sandbox:
             raise SandboxUnavailable(
                 "bubblewrap (bwrap) is not installed; install it (apt-get install bubblewrap) "
                 "or pass --insecure to grade without a sandbox")
-        self._seccomp = no_fork_filter() if (limits.no_fork and not insecure) else None
+        self.seccomp = limits.no_fork and seccomp.supported()
+        #: On the CPU the student's process gets no threads at all (seccomp); CUDA needs them.
+        self.no_threads = self.seccomp and device == "cpu"
 
     # environment shared by both modes
     def _env(self, pythonpath: list[str]) -> dict[str, str]:
-        threads = str(self.limits.threads)
+        threads = "1" if self.no_threads else str(self.limits.threads)
         return {"PYTHONPATH": ":".join(pythonpath), "HOME": "/tmp", "MPLBACKEND": "Agg",
                 "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
                 "OPENBLAS_NUM_THREADS": threads, "CONVLAB_DEVICE": self.device,
@@ -215,26 +189,47 @@ class Sandbox:
 
     @property
     def protections(self) -> list[str]:
+        """The protections in force, each checked by the grader's tests
+        (``tests/test_grader_sandbox.py`` probes every name)."""
         lim = self.limits
-        rl = [f"rlimit-cpu={lim.cpu_s}s" if lim.cpu_s else None,
-              f"rlimit-as={lim.memory_mb}MiB" if lim.memory_mb and self.device == "cpu" else None,
-              f"rlimit-fsize={lim.file_size_mb}MiB", f"rlimit-nofile={lim.open_files}",
-              "wall-timeout", f"output-cap={lim.output_bytes}B", "clear-env",
-              "process-per-exercise", "data-only-results"]
-        rl = [r for r in rl if r]
+        out = ["process-per-exercise", "trusted-parent-report", "data-only-results",
+               "wall-timeout", f"output-cap={lim.output_bytes}B", "clear-env"]
+        if lim.cpu_s:
+            out.append(f"rlimit-cpu={lim.cpu_s}s")
+        if lim.memory_mb and self.device == "cpu":
+            out.append(f"rlimit-as={lim.memory_mb}MiB")
+        out += [f"rlimit-fsize={lim.file_size_mb}MiB", f"rlimit-nofile={lim.open_files}"]
+        if self.seccomp:
+            out += ["seccomp-no-fork", "seccomp-no-exec", "seccomp-no-ptrace",
+                    "seccomp-no-memfd", "seccomp-no-sysv-shm", "non-dumpable-parent"]
+            if self.no_threads:
+                out.append("seccomp-no-threads")
         if self.insecure:
-            return ["insecure", "process-group-kill", *rl]
-        extra = ["seccomp-no-fork"] if self._seccomp else []
-        return ["bubblewrap", "no-network", "pid-namespace", "ipc-namespace", "uts-namespace",
-                "private-tmp", "ro-root", "minimal-filesystem", "scratch-only-writable",
-                "cap-drop-all", "die-with-parent", "new-session", *extra, *rl]
+            return ["insecure", "process-group-kill", *out]
+        out += ["bubblewrap", "no-network", "pid-namespace", "ipc-namespace", "uts-namespace",
+                "cap-drop-all", "die-with-parent", "new-session", "ro-root",
+                "minimal-filesystem", f"private-tmp={lim.tmp_mb}MiB",
+                f"scratch-tmpfs={lim.scratch_mb}MiB"]
+        if self.device == "cpu":
+            out += ["no-proc", "read-only-dev"]
+        return out
 
-    def command(self, scratch: Path) -> Command:
-        """The command that runs the worker on ``scratch`` (``scratch/in`` holds the job)."""
+    def _worker_args(self, report_fd: int) -> list[str]:
+        args = ["-s", "-B", "-m", "autograder.worker", "--report-fd", str(report_fd)]
+        if self.seccomp:
+            args.append("--seccomp")
+        if self.no_threads:
+            args.append("--no-threads")
+        return args
+
+    def command(self, workdir: Path, report_fd: int) -> Command:
+        """The command that runs the worker; the job goes to its stdin, the report comes back
+        on ``report_fd``. ``workdir`` is a private host folder (the insecure mode's working
+        folder; in bubblewrap mode it holds only the two account files bound read-only)."""
         if self.insecure:
-            argv = [sys.executable, "-s", "-B", "-m", "autograder.worker", str(scratch)]
+            argv = [sys.executable, *self._worker_args(report_fd)]
             path = [str(_package_dir("autograder").parent), *map(str, self.extra_paths)]
-            return Command(argv, self._env(path), (), self.protections)
+            return Command(argv, self._env(path), (report_fd,), self.protections)
         ro: list[tuple[str, str]] = []
         prefix = str(Path(sys.base_prefix).resolve())
         ro.append((prefix, prefix))
@@ -265,18 +260,23 @@ class Sandbox:
             if Path(f).exists():
                 argv += ["--ro-bind", f, f]
         # Libraries that ask who the user is (getpass, torch's compile caches) find one name.
-        accounts = Path(scratch) / ".accounts"
+        accounts = Path(workdir) / ".accounts"
         accounts.mkdir(exist_ok=True)
         uid, gid = os.getuid(), os.getgid()
         (accounts / "passwd").write_text(f"student:x:{uid}:{gid}::/tmp:/bin/false\n")
         (accounts / "group").write_text(f"student:x:{gid}:\n")
         argv += ["--ro-bind", str(accounts / "passwd"), "/etc/passwd",
                  "--ro-bind", str(accounts / "group"), "/etc/group"]
-        argv += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(self.limits.tmp_mb << 20), "--tmpfs", "/tmp"]
+        if self.device == "cuda":  # the CUDA driver reads /proc; mount tables become visible
+            argv += ["--proc", "/proc"]
+        # /dev: null, zero, full, random, urandom, tty and an empty shm folder, made read-only
+        # below (device nodes stay usable; nothing can be stored there)
+        argv += ["--dev", "/dev",
+                 "--size", str(self.limits.tmp_mb << 20), "--tmpfs", "/tmp",
+                 "--size", str(self.limits.scratch_mb << 20), "--tmpfs", SCRATCH]
         for src, dst in ro:
             argv += ["--ro-bind", src, dst]
-        argv += ["--bind", str(scratch), SCRATCH, "--chdir", SCRATCH]
+        argv += ["--chdir", SCRATCH]
         env = self._env(pythonpath)
         if self.device == "cuda":
             for dev in _cuda_devices():
@@ -287,27 +287,15 @@ class Sandbox:
                 argv += ["--ro-bind", d, d]
             if libs:
                 env["LD_LIBRARY_PATH"] = ":".join(libs)
+        else:
+            argv += ["--remount-ro", "/dev"]
         # the root bwrap builds (and the mount points it made in it) read-only too; /tmp and
         # /scratch are mounts of their own and stay writable
         argv += ["--remount-ro", "/"]
         for k, v in env.items():
             argv += ["--setenv", k, v]
-        fds: tuple[int, ...] = ()
-        if self._seccomp is not None:
-            fds = (self._seccomp_fd(),)
-            argv += ["--seccomp", str(fds[0])]
-        argv += ["--", str(_python_exe()), "-s", "-B", "-m", "autograder.worker", SCRATCH]
-        return Command(argv, {}, fds, self.protections)
-
-    def _seccomp_fd(self) -> int:
-        assert self._seccomp is not None
-        f = tempfile.TemporaryFile()
-        f.write(self._seccomp)
-        f.flush()
-        f.seek(0)
-        fd = os.dup(f.fileno())
-        f.close()
-        return fd
+        argv += ["--", str(_python_exe()), *self._worker_args(report_fd)]
+        return Command(argv, {}, (report_fd,), self.protections)
 
     # -- running ---------------------------------------------------------------------------
     def _set_limits(self) -> None:  # runs in the child between fork and exec
@@ -323,20 +311,35 @@ class Sandbox:
         resource.setrlimit(resource.RLIMIT_NOFILE, (lim.open_files, lim.open_files))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
-    def run(self, scratch: Path, wall_s: float) -> Outcome:
-        """Run the worker on ``scratch`` for at most ``wall_s`` seconds."""
-        cmd = self.command(scratch)
-        start = time.monotonic()
+    def run(self, job: bytes, wall_s: float, workdir: Path | None = None) -> Outcome:
+        """Run the worker on the packed ``job`` (:func:`wire.pack_job`) for at most ``wall_s``
+        seconds. ``workdir``: a private host folder (a temporary one when ``None``)."""
+        with contextlib.ExitStack() as stack:
+            if workdir is None:
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(
+                    prefix="convlab-worker-")))
+            return self._run(job, wall_s, Path(workdir))
+
+    def _run(self, job: bytes, wall_s: float, workdir: Path) -> Outcome:
+        report_r, report_w = os.pipe()
         try:
+            cmd = self.command(workdir, report_w)
+            start = time.monotonic()
             proc = subprocess.Popen(
-                cmd.argv, env=cmd.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, pass_fds=cmd.pass_fds, cwd=str(scratch),
+                cmd.argv, env=cmd.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, pass_fds=cmd.pass_fds, cwd=str(workdir),
                 preexec_fn=self._set_limits)
+        except BaseException:
+            os.close(report_r)
+            raise
         finally:
-            for fd in cmd.pass_fds:
-                os.close(fd)
+            os.close(report_w)
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, job), daemon=True)
+        feeder.start()
         streams = [_Capped(proc.stdout, self.limits.output_bytes),
                    _Capped(proc.stderr, self.limits.output_bytes)]
+        report = _Capped(os.fdopen(report_r, "rb", buffering=0),
+                         (self.limits.report_mb << 20) + wire.MAX_JSON_BYTES, keep_overflow=False)
         timed_out = False
         try:
             proc.wait(timeout=wall_s)
@@ -347,27 +350,57 @@ class Sandbox:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        for s in streams:
-            s.join()
+        # Everything in the sandbox is dead (bwrap's PID namespace ends with its init; the
+        # insecure worker's process group was killed): the pipes reach EOF. A bounded wait
+        # all the same, so that nothing here can hang on a descriptor someone kept.
+        for s in (*streams, report):
+            s.join(timeout=10)
+            s.close()
+        feeder.join(timeout=1)
         return Outcome(returncode=proc.returncode, timed_out=timed_out,
                        wall_s=time.monotonic() - start, stdout=streams[0].text(),
-                       stderr=streams[1].text())
+                       stderr=streams[1].text(), report=bytes(report.kept),
+                       report_overflow=report.dropped > 0)
+
+
+def _feed(stream: Any, data: bytes) -> None:
+    try:
+        stream.write(data)
+    except (BrokenPipeError, OSError, ValueError):  # the worker died or stopped reading
+        pass
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            stream.close()
 
 
 class _Capped(threading.Thread):
-    """Reads a stream to its end, keeping the first ``limit`` bytes."""
+    """Reads a stream to its end, keeping the first ``limit`` bytes (with ``keep_overflow``
+    false, an overflow keeps nothing: a truncated report is no report)."""
 
-    def __init__(self, stream: object, limit: int):
+    def __init__(self, stream: Any, limit: int, keep_overflow: bool = True):
         super().__init__(daemon=True)
         self.stream, self.limit, self.kept, self.dropped = stream, limit, bytearray(), 0
+        self.keep_overflow = keep_overflow
         self.start()
 
     def run(self) -> None:
-        while chunk := self.stream.read1(65536):  # type: ignore[attr-defined]
-            room = self.limit - len(self.kept)
-            self.kept += chunk[:max(room, 0)]
-            self.dropped += max(len(chunk) - max(room, 0), 0)
-        self.stream.close()  # type: ignore[attr-defined]
+        try:
+            while chunk := (self.stream.read1(65536) if hasattr(self.stream, "read1")
+                            else self.stream.read(65536)):
+                room = self.limit - len(self.kept)
+                if room < len(chunk) and not self.keep_overflow:
+                    self.dropped += len(self.kept) + len(chunk)
+                    self.kept = bytearray()
+                    self.limit = 0
+                    continue
+                self.kept += chunk[:max(room, 0)]
+                self.dropped += max(len(chunk) - max(room, 0), 0)
+        except (OSError, ValueError):  # closed under us after a bounded wait
+            pass
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.close()
 
     def text(self) -> str:
         text = self.kept.decode("utf-8", "replace")
@@ -381,3 +414,5 @@ class Outcome:
     wall_s: float
     stdout: str
     stderr: str
+    report: bytes = b""
+    report_overflow: bool = False

@@ -1,15 +1,24 @@
-"""The worker: runs inside the sandbox, one process per exercise.
+"""The worker: runs inside the sandbox, one per exercise, as two processes.
 
-``python -m autograder.worker SCRATCH`` reads ``SCRATCH/in/job.json`` (:func:`wire.read_job`),
-executes the assembled cells in one namespace (each cell in its own ``try``; a failing cell is
-reported and execution goes on), looks up the exercise's entry point, calls
-:meth:`Exercise.run` on every case under the exercise's forbidden-API guard
-(:func:`convlab.exercises.inkernel.attempt_all`), and writes plain arrays plus a small JSON
-report to ``SCRATCH/out`` (:func:`wire.write_report`). It never judges: the grader does, in its
-own process.
+``python -m autograder.worker --report-fd N [--seccomp] [--no-threads]``
 
-The student's cells also run under the forbidden-API guard, so a forbidden function cannot be
-captured under another name before the cases run; the instructor's setup cells run without it.
+The **trusted parent** reads the job from its stdin (:func:`wire.unpack_job`), imports torch
+and the exercise's chapter module, makes itself non-dumpable (no process without
+``CAP_SYS_PTRACE`` may trace it or open its ``/proc`` files), and forks the **student child**.
+No student code ever runs in the parent, and only the parent holds file descriptor ``N``, the
+pipe the grader reads the report from.
+
+The child closes that descriptor and its stdin, installs the seccomp filter
+(:mod:`autograder.seccomp`: no processes, no programs, no tracing, no memfd or System V shared
+memory; no threads with ``--no-threads``), executes the assembled cells in one namespace
+(each in its own ``try``; student cells under the forbidden-API guard), calls
+:meth:`Exercise.run` on every case under the guard, and writes its result (plain arrays and
+a small JSON document, :func:`wire.pack_result`) into a pipe to the parent, then exits.
+
+The parent reads that pipe with a size cap, waits for the child, decodes and validates the
+result as hostile data, and only then, with no student code left running, writes the report
+(:func:`wire.pack_report`): how the child ended and the validated result, re-encoded by the
+parent. It never judges: the grader does, in its own process.
 
 Imports: the standard library, ``numpy``, ``torch`` and ``convlab`` only.
 """
@@ -20,27 +29,26 @@ import builtins
 import contextlib
 import importlib
 import os
-import shutil
+import signal
 import sys
-from pathlib import Path
 from typing import Any
 
-from autograder import wire
+from autograder import seccomp, wire
+
+#: Largest job read from stdin, and largest result accepted from the child.
+MAX_JOB_BYTES = 512 << 20
+MAX_RESULT_BYTES = 600 << 20
 
 
 class _Shell:
-    """Stands in for IPython in the worker: magics and shell escapes do nothing; the body of
-    a ``%%time``/``%%timeit``/``%%capture`` cell runs as plain code."""
-
-    def __init__(self, namespace: dict):
-        self._ns = namespace
+    """Stands in for IPython in the worker: magics and shell escapes do nothing (the body of
+    a ``%%time`` cell already is the cell's code, see :func:`autograder.notebook.assemble`)."""
 
     def run_line_magic(self, name: str, line: str, *args: Any) -> None:
         return None
 
     def run_cell_magic(self, name: str, line: str, cell: str) -> None:
-        if name in ("time", "timeit", "capture"):
-            exec(compile(cell, f"<%%{name}>", "exec"), self._ns)
+        return None
 
     def system(self, cmd: str) -> None:
         return None
@@ -52,7 +60,10 @@ class _Shell:
 def _describe(exc: BaseException) -> str:
     from convlab.exercises.inkernel import describe_exception
 
-    return describe_exception(exc)
+    try:
+        return describe_exception(exc)[:wire.MAX_TEXT]
+    except BaseException:  # an exception whose str() raises
+        return f"raised {type(exc).__name__}"
 
 
 def _find_exercise(module: str, name: str) -> Any:
@@ -61,6 +72,17 @@ def _find_exercise(module: str, name: str) -> Any:
         if ex.name == name:
             return ex
     raise LookupError(f"no exercise {name!r} in {module}")
+
+
+def resolve(name: str) -> tuple[Any, str]:
+    """``(owner, attribute)`` of a forbidden API's dotted name, through the exercises' own
+    resolver (:func:`convlab.exercises.apis.resolve`)."""
+    try:
+        from convlab.exercises.apis import resolve as resolver
+    except ImportError:  # an installation without the API vocabulary
+        from convlab.exercises.forbid import _resolve as resolver
+    owner, attr = resolver(name)
+    return owner, attr
 
 
 def _torch_guard(forbidden: tuple[str, ...]) -> Any:
@@ -74,13 +96,13 @@ def _torch_guard(forbidden: tuple[str, ...]) -> Any:
 
     from torch.overrides import TorchFunctionMode
 
-    from convlab.exercises.forbid import ForbiddenAPIError, _resolve
+    from convlab.exercises.forbid import ForbiddenAPIError
 
     by_id: dict[int, str] = {}
     families: list[tuple[re.Pattern, str]] = []
     for name in forbidden:
         try:
-            owner, attr = _resolve(name)
+            owner, attr = resolve(name)
             target = getattr(owner, attr)
         except (ValueError, AttributeError, ImportError):
             continue
@@ -89,7 +111,7 @@ def _torch_guard(forbidden: tuple[str, ...]) -> Any:
             families.append((re.compile(r"conv(?!ert)"), name))
         elif attr in ("unfold", "fold"):
             op = {"unfold": "im2col", "fold": "col2im"}[attr]
-            families.append((re.compile(rf"^_?({attr}|{op})(_backward)?$"), name))
+            families.append((re.compile(rf"^_?({attr}|{op})(_copy)?(_backward)?$"), name))
         elif not attr.startswith("_") and attr not in ("forward", "backward", "grad"):
             families.append((re.compile(rf"^_?{re.escape(attr)}$"), name))
 
@@ -105,6 +127,10 @@ def _torch_guard(forbidden: tuple[str, ...]) -> Any:
             if hit is None and isinstance(qualified, str):
                 op = qualified.split("::", 1)[-1]
                 hit = next((n for pattern, n in families if pattern.search(op)), None)
+            if hit is None:
+                fname = getattr(func, "__name__", None)
+                if isinstance(fname, str):
+                    hit = next((n for pattern, n in families if pattern.search(fname)), None)
             if hit is not None:
                 if hit not in self.used:
                     self.used.append(hit)
@@ -132,6 +158,8 @@ _GUARD_SWITCH = "torch._C.DisableTorchFunction"
 
 def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...]) -> tuple[
         list[dict], list[str]]:
+    """Run the cells; errors of the student's cells are returned (an instructor cell that
+    fails, say one that calls a function the grader did not run, is only noted on stderr)."""
     from convlab.exercises.forbid import Forbidden
 
     errors: list[dict] = []
@@ -147,7 +175,11 @@ def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...]) 
                     if torch_guard is not None:
                         torch_guard.verify()
         except BaseException as exc:  # SystemExit and KeyboardInterrupt too: report, go on
-            errors.append({"cell": cell["id"], "error": _describe(exc)})
+            if cell["student"]:
+                errors.append({"cell": cell["id"], "error": _describe(exc)})
+            else:
+                with contextlib.suppress(Exception):
+                    print(f"[grader] {cell['id']}: {type(exc).__name__}", file=sys.__stderr__)
         if isinstance(guard, Forbidden):
             used += [u for u in guard.used if u not in used]
         if torch_guard is not None:
@@ -155,26 +187,16 @@ def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...]) 
     return errors, used
 
 
-def main(scratch: str) -> int:
-    root = Path(scratch)
-    out = root / "out"
-    job = wire.read_job(root / "in")
-    shutil.rmtree(root / "in", ignore_errors=True)  # nothing left on disk for the student
-    os.environ["CONVLAB_DEVICE"] = job["device"]
-
-    import torch
-
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+def _run_student(job: dict, ex: Any) -> bytes:
+    """The child's work: cells, then the cases; returns the packed result."""
     from convlab.exercises.inkernel import attempt_all
     from convlab.exercises.spec import Case
 
-    ex = _find_exercise(job["module"], job["exercise"])
     if ex.forbidden:
         ex = ex.replace(forbidden=tuple(dict.fromkeys(ex.forbidden + (_GUARD_SWITCH,))))
     cases = [Case(args=a, kwargs=k) for a, k in job["cases"]]
     namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
-    shell = _Shell(namespace)
+    shell = _Shell()
     namespace["get_ipython"] = lambda: shell
 
     cell_errors, used = _exec_cells(job["cells"], namespace, ex.forbidden)
@@ -198,17 +220,116 @@ def main(scratch: str) -> int:
             error = f"{ex.entry} {_describe(exc)}"
         if torch_guard is not None:
             used += [u for u in torch_guard.used if u not in used]
-    for stream in (sys.__stdout__, sys.__stderr__):
-        with contextlib.suppress(Exception):  # the student's code may have closed them
-            stream.flush()
-    out.mkdir(parents=True, exist_ok=True)
-    wire.write_report(out, attempts=attempts, forbidden_used=used, cell_errors=cell_errors,
-                      error=error)
+    try:
+        return wire.pack_result(attempts=attempts, forbidden_used=used,
+                                cell_errors=cell_errors, error=error)
+    except (wire.WireError, TypeError, ValueError) as exc:
+        return wire.pack_result(attempts=[], forbidden_used=used, cell_errors=cell_errors,
+                                error=f"{ex.entry} returned something that is not plain "
+                                      f"arrays ({str(exc)[:200]})")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _read_all(fd: int, limit: int) -> tuple[bytes, bool]:
+    """Everything from ``fd`` until EOF, keeping at most ``limit`` bytes; ``(data, too_big)``."""
+    chunks, total = [], 0
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks), False
+        total += len(chunk)
+        if total > limit:
+            return b"", True
+        chunks.append(chunk)
+
+
+def _child(job: dict, ex: Any, result_w: int, closes: tuple[int, ...], use_seccomp: bool,
+           no_threads: bool) -> None:
+    """Runs in the forked child; never returns."""
+    code = 70
+    try:
+        for fd in closes:
+            os.close(fd)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        if use_seccomp:
+            seccomp.install(no_threads)
+        payload = _run_student(job, ex)
+        for stream in (sys.__stdout__, sys.__stderr__):
+            with contextlib.suppress(Exception):  # the student's code may have closed them
+                stream.flush()
+        _write_all(result_w, payload)
+        code = 0
+    except BaseException as exc:  # the grader sees a crash; say what it was on stderr
+        with contextlib.suppress(BaseException):
+            os.write(2, f"[grader] worker child: {type(exc).__name__}: {exc}\n".encode()[:500])
+    os._exit(code)  # do not wait for threads the student's code may have left running
+
+
+def main(argv: list[str]) -> int:
+    report_fd = int(argv[argv.index("--report-fd") + 1])
+    use_seccomp = "--seccomp" in argv
+    no_threads = "--no-threads" in argv
+    raw, too_big = _read_all(0, MAX_JOB_BYTES)
+    if too_big:
+        raise SystemExit("the job is too large")
+    job = wire.unpack_job(raw)
+    del raw
+    os.environ["CONVLAB_DEVICE"] = job["device"]
+
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    if no_threads:
+        torch.set_num_threads(1)
+    ex = _find_exercise(job["module"], job["exercise"])
+    if use_seccomp:
+        seccomp.not_dumpable()
+    os.set_inheritable(report_fd, False)
+    result_r, result_w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _child(job, ex, result_w, (result_r, report_fd), use_seccomp, no_threads)
+    os.close(result_w)
+    data, too_big = _read_all(result_r, MAX_RESULT_BYTES)
+    if too_big:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    os.close(result_r)
+    _, status = os.waitpid(pid, 0)
+    exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    result, detail, state = None, "", "ok"
+    if too_big:
+        state, detail = "invalid", f"your code's results are larger than {MAX_RESULT_BYTES} bytes"
+    elif exit_code != 0 or not data:
+        state = "crashed"
+        detail = (f"was killed by signal {sig}" if sig is not None
+                  else f"exited with status {exit_code}")
+    else:
+        try:
+            result = wire.unpack_result(data, MAX_RESULT_BYTES)
+        except wire.WireError as exc:
+            state, detail = "invalid", str(exc)[:500]
+    report = wire.pack_report(status=state, detail=detail, exit_code=exit_code, signal=sig,
+                              result=result)
+    _write_all(report_fd, report)
+    os.close(report_fd)
     return 0
 
 
 if __name__ == "__main__":
-    code = main(sys.argv[1])
+    code = main(sys.argv[1:])
     with contextlib.suppress(Exception):
-        sys.__stdout__.flush()
-    os._exit(code)  # do not wait for threads the student's code may have left running
+        sys.stdout.flush()
+    os._exit(code)

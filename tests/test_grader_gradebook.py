@@ -111,13 +111,18 @@ def test_import_refuses_what_does_not_fit(tmp_path):
     with gradebook._gradebook(course) as gb:
         gb.add_assignment("ch90")
     good = {"tests": [{"name": "ch90.double: doubling", "score": 1.0, "max_score": 1.0,
-                       "output": "ok"}], "extra_data": {"student": "eve"}}
+                       "output": "ok", "extra_data": {"key": "ch90.double", "flags": []}}],
+            "extra_data": {"student": "eve"}}
     with pytest.raises(gradebook.GradebookError, match="not in the gradebook"):
         gradebook.import_results(course, "ch99", good)
     with pytest.raises(gradebook.GradebookError, match="grade cell 'test_double'"):
         gradebook.import_results(course, "ch90", good)
     with pytest.raises(gradebook.GradebookError, match="student"):
         gradebook.import_results(course, "ch90", {"tests": [], "extra_data": {}})
+    unkeyed = {"tests": [{**good["tests"][0], "extra_data": {"flags": []}}],
+               "extra_data": {"student": "eve"}}
+    with pytest.raises(gradebook.GradebookError, match="records no exercise key"):
+        gradebook.import_results(course, "ch90", unkeyed)
     with pytest.raises(gradebook.GradebookError, match="not graded"):
         gradebook.import_results(course, "ch90", {"tests": [], "extra_data": {
             "student": "eve", "error": "unreadable"}})
