@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from convlab.analysis import count_macs, count_params
 from convlab.blocks import (
+    ASPP,
     BLOCKS,
     BNInceptionModule,
     Bottleneck,
@@ -368,6 +371,102 @@ def test_inverted_residual_bad_args() -> None:
         InvertedResidual(0, 16)
 
 
+# -- ASPP ------------------------------------------------------------------------------------------
+def _aspp_reference(aspp: ASPP, x: torch.Tensor) -> torch.Tensor:
+    """ASPP in eval mode written out with functional calls from its weights."""
+    def bn_relu(y: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+        return F.relu(F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                                   training=False, eps=bn.eps))
+
+    outs = [bn_relu(F.conv2d(x, aspp.branches[0][0].weight), aspp.branches[0][1])]
+    for rate, branch in zip(aspp.rates, aspp.branches[1:-1], strict=True):
+        outs.append(bn_relu(F.conv2d(x, branch[0].weight, padding=rate, dilation=rate),
+                            branch[1]))
+    pooled = aspp.branches[-1].conv
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    outs.append(bn_relu(F.conv2d(mean, pooled[0].weight), pooled[1]).expand_as(outs[0]))
+    proj = aspp.project[0]
+    return bn_relu(F.conv2d(torch.cat(outs, 1), proj[0].weight), proj[1])
+
+
+@settings(deadline=None, derandomize=True, max_examples=25)
+@given(c_in=st.integers(1, 6), c_out=st.integers(1, 5), h=st.integers(1, 12),
+       w=st.integers(1, 12), rates=st.lists(st.integers(1, 14), min_size=1, max_size=4),
+       seed=st.integers(0, 2**16))
+def test_aspp_matches_functional_formulation(c_in: int, c_out: int, h: int, w: int,
+                                             rates: list[int], seed: int) -> None:
+    torch.manual_seed(seed)
+    aspp = ASPP(c_in, c_out, rates=rates).eval()
+    _randomise_norms(aspp)
+    x = torch.randn(2, c_in, h, w)
+    y = aspp(x)
+    assert y.shape == (2, c_out, h, w)
+    torch.testing.assert_close(y, _aspp_reference(aspp, x))
+
+
+def test_aspp_branches_follow_deeplab_v3() -> None:
+    aspp = ASPP(2048)
+    assert len(aspp.branches) == 5 and aspp.rates == (6, 12, 18)
+    one, *atrous, pool = aspp.branches
+    assert one[0].kernel_size == (1, 1)
+    assert [(b[0].kernel_size, b[0].dilation, b[0].padding) for b in atrous] == [
+        ((3, 3), (r, r), (r, r)) for r in (6, 12, 18)]
+    convs = [m for m in aspp.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 6 and all(c.bias is None and c.out_channels == 256 for c in convs)
+    assert aspp.project[0][0].in_channels == 5 * 256
+    for seq in [one, *atrous, pool.conv, aspp.project[0]]:
+        assert [type(m) for m in seq] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+    assert aspp.project[1].p == 0.0 and ASPP(8, dropout=0.5).project[1].p == 0.5
+    weights = 2048 * 256 * (1 + 9 * 3 + 1) + 5 * 256 * 256
+    assert count_params(aspp) == weights + 2 * 256 * 6  # BN scale and shift after each conv
+    assert count_macs(aspp, (1, 2048, 33, 33)) == (2048 * 256 * (1 + 27) + 5 * 256 * 256) \
+        * 33 * 33 + 2048 * 256  # the pooling branch's 1×1 conv runs on one position
+
+
+@pytest.mark.parametrize("rate", [1, 2, 3])
+def test_aspp_rate_spaces_the_taps(rate: int) -> None:
+    aspp = ASPP(1, 1, rates=(rate,)).eval()
+    branch = aspp.branches[1]
+    nn.init.constant_(branch[0].weight, 1.0)
+    x = torch.rand(1, 1, 11, 11, requires_grad=True)
+    branch(x)[0, 0, 5, 5].backward()
+    taps = {tuple(int(v) for v in p) for p in torch.nonzero(x.grad[0, 0])}
+    assert taps == {(5 + i * rate, 5 + j * rate) for i in (-1, 0, 1) for j in (-1, 0, 1)}
+
+
+def test_aspp_large_rate_degenerates_to_its_centre_tap() -> None:
+    # the reason for the image-level branch: at rate ≥ the map's size, only the centre sees it
+    torch.manual_seed(0)
+    aspp = ASPP(3, 4, rates=(18,)).eval()
+    conv = aspp.branches[1][0]
+    x = torch.randn(2, 3, 9, 9)
+    centre = F.conv2d(x, conv.weight[:, :, 1:2, 1:2])
+    torch.testing.assert_close(conv(x), centre)
+
+
+def test_aspp_image_pooling_branch_and_training_mode() -> None:
+    torch.manual_seed(0)
+    aspp = ASPP(4, 3).train()
+    x = torch.randn(2, 4, 7, 5)
+    y = aspp.branches[-1](x)
+    assert y.shape == (2, 3, 7, 5)
+    torch.testing.assert_close(y, y[:, :, :1, :1].expand_as(y))  # bilinear from 1×1: constant
+    assert aspp(x).shape == (2, 3, 7, 5)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        aspp(x[:1])  # one image: the pooling branch's batch norm has a single value
+
+
+def test_aspp_bad_args() -> None:
+    with pytest.raises(ValueError, match="rates"):
+        ASPP(8, rates=(6, 0))
+    with pytest.raises(TypeError, match="rates"):
+        ASPP(8, rates=6)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dropout"):
+        ASPP(8, dropout=1.0)
+    with pytest.raises(ValueError, match="in_channels"):
+        ASPP(0)
+
+
 # -- common -------------------------------------------------------------------------------------
 def test_conv_norm_act_bias_only_without_norm() -> None:
     assert ConvNormAct(4, 8, 3)[0].bias is None
@@ -383,6 +482,7 @@ def test_registry() -> None:
     assert block_class("shufflenet") is ShuffleNetUnit and BLOCKS["resnext"] is ResNeXtBlock
     assert block_class("bottleneck") is Bottleneck
     assert block_class("inverted_residual") is InvertedResidual
+    assert block_class("aspp") is ASPP
     assert [block_class(f"inception_v3_{k}").__name__ for k in "abcde"] == [
         f"Inception{k}" for k in "ABCDE"]
     with pytest.raises(ValueError, match="name must be one of"):

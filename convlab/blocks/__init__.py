@@ -7,6 +7,7 @@ name                       block                                                
 ``bottleneck``             :class:`Bottleneck` (ResNet, stride in 1×1 or 3×3)    4
 ``shufflenet``             :class:`ShuffleNetUnit` (group conv + shuffle)        2
 ``depthwise_separable``    :class:`DepthwiseSeparable` (MobileNet)               6
+``aspp``                   :class:`ASPP` (DeepLab v3, atrous pyramid)            5
 ``inverted_residual``      :class:`InvertedResidual` (MobileNet v2)              6
 ``inception``              :class:`InceptionModule` (GoogLeNet)                  9
 ``bn_inception``           :class:`BNInceptionModule` (BN-Inception)             9
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .aspp import ASPP
 from .common import ConvNormAct, make_act
 from .inception import BNInceptionModule, InceptionModule
 from .inception_v3 import InceptionA, InceptionB, InceptionC, InceptionD, InceptionE
@@ -40,6 +42,7 @@ BLOCKS: dict[str, type[nn.Module]] = {
     "bottleneck": Bottleneck,
     "shufflenet": ShuffleNetUnit,
     "depthwise_separable": DepthwiseSeparable,
+    "aspp": ASPP,
     "inverted_residual": InvertedResidual,
     "inception": InceptionModule,
     "bn_inception": BNInceptionModule,
@@ -59,6 +62,7 @@ def block_class(name: str) -> type[nn.Module]:
 
 
 __all__ = [
+    "ASPP",
     "BLOCKS",
     "BNInceptionModule",
     "Bottleneck",
