@@ -12,6 +12,11 @@ and most training code do ("ResNet v1.5"). Both have the same 25,557,032 paramet
 variant costs 0.23×10⁹ more multiply-adds (4.09×10⁹ against 3.86×10⁹ at 224×224), all in the
 first 1×1 convolutions of the three downsampling blocks, which then run on the block's full
 input grid: ``3·H'W'·C_in·p`` more for an output grid ``H'×W'``, 77.1M in each of the three.
+
+Counted here, the paper's network has 3.86×10⁹ multiply-adds, which Table 1 prints as "3.8":
+its figures carry one decimal, and the same construction with (3, 4, 23, 3) and (3, 8, 36, 3)
+blocks gives 7.57 and 11.28×10⁹, Table 1's "7.6" and "11.3" (the stride-in-3×3 variant gives
+7.80 and 11.51). :class:`ResNet` builds those depths too.
 """
 
 from __future__ import annotations
