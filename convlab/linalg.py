@@ -13,6 +13,9 @@ transposed convolution with the same weight is ``Cᵀ``:
 * it is a direct convolution (stride 1) of the zero-inserted, padded ``y`` with the kernel
   flipped in both spatial axes and its channel axes swapped (:func:`conv_transpose2d_as_conv`).
 
+:func:`bilinear_upsampling_kernel` is the kernel with which a transposed convolution performs
+bilinear interpolation (FCN's initialisation of its upsampling layers).
+
 Example::
 
     >>> import torch
@@ -225,3 +228,26 @@ def conv_transpose2d_as_conv(
     z = F.pad(z, (ew, ew + opw, eh, eh + oph))  # negative amounts crop
     flipped = weight.flip(-2, -1).transpose(0, 1)  # (C_in, C_out, kH, kW) -> (C_out, C_in, kH, kW)
     return conv2d(z, flipped, bias, stride=1, padding=0, dilation=(dh, dw))
+
+
+def bilinear_upsampling_kernel(factor: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The ``k × k`` kernel with which ``conv_transpose2d`` upsamples bilinearly by ``factor``.
+
+    ``k = 2f − (f mod 2)``, centre ``c = (k − 1)/2``, and the kernel is the outer product of the
+    1-D tent ``t[u] = 1 − |u − c| / f``: the weights a linear interpolation gives the two inputs
+    nearest each output. Used as ``conv_transpose2d(x, w, stride=f, padding=(k − f) // 2)`` —
+    one such kernel per channel, groups equal to the channels — it maps ``H`` to ``f·H`` and
+    equals ``F.interpolate(x, scale_factor=f, mode="bilinear", align_corners=False)`` except in
+    the outer rows and columns, where interpolation clamps to the edge and the transposed
+    convolution sees zeros. This is the initialisation of FCN's upsampling layers (Long et al.,
+    2015).
+
+    Shape:
+        - Output: ``(k, k)`` with ``k = 2·factor − factor mod 2``.
+    """
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"bilinear_upsampling_kernel: factor must be an int ≥ 1, got {factor!r}")
+    k = 2 * factor - factor % 2
+    centre = (k - 1) / 2
+    tent = 1 - (torch.arange(k, dtype=torch.float64) - centre).abs() / factor  # (k,)
+    return torch.outer(tent, tent).to(dtype)  # (k, k)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convlab.linalg import (
+    bilinear_upsampling_kernel,
     conv_matrix,
     conv_transpose2d_as_conv,
     matching_output_padding,
@@ -91,3 +92,33 @@ def test_bad_arguments_name_the_rule():
         conv_matrix((2, 2), torch.randn(1, 1, 3, 3))
     with pytest.raises(ValueError, match="zero_insert"):
         zero_insert(torch.randn(3, 3), 2)
+
+
+@pytest.mark.parametrize("f", [1, 2, 3, 4, 5])
+def test_the_bilinear_kernel_upsamples_as_interpolate_does_away_from_the_border(f):
+    kernel = bilinear_upsampling_kernel(f, torch.float64)
+    k = kernel.shape[0]
+    assert k == 2 * f - f % 2 and torch.allclose(kernel, kernel.T)
+    c = 3
+    x = torch.randn(2, c, 7, 6, dtype=torch.float64)
+    weight = kernel.expand(c, 1, k, k)  # one kernel per channel, groups = channels
+    up = F.conv_transpose2d(x, weight, stride=f, padding=(k - f) // 2, groups=c)
+    ref = F.interpolate(x, scale_factor=f, mode="bilinear", align_corners=False)
+    assert up.shape == ref.shape == (2, c, 7 * f, 6 * f)
+    b = f // 2  # the clamped border: half a factor on each side
+    inner = (..., slice(b, up.shape[-2] - b), slice(b, up.shape[-1] - b))
+    torch.testing.assert_close(up[inner], ref[inner])
+    if f > 1:
+        assert (up - ref).abs().max() > 1e-3  # the border does differ
+    # a constant stays constant in the interior: the taps of every phase sum to 1
+    ones = F.conv_transpose2d(torch.ones(1, 1, 6, 6, dtype=torch.float64), kernel[None, None],
+                              stride=f, padding=(k - f) // 2)
+    n = ones.shape[-1]
+    torch.testing.assert_close(ones[..., b:n - b, b:n - b], torch.ones(1, 1, n - 2 * b, n - 2 * b,
+                                                                     dtype=torch.float64))
+
+
+def test_the_bilinear_kernel_refuses_a_bad_factor():
+    for bad in (0, -2, 2.0, True):
+        with pytest.raises(ValueError, match="factor must be an int"):
+            bilinear_upsampling_kernel(bad)
