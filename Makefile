@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@bash scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[book,grader,dev]"
+	$(PY) -m pip install -q -e ".[book,grader,cluster,dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ConvLab)" >/dev/null
 	touch $@
 

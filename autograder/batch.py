@@ -31,7 +31,7 @@ import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -204,11 +204,16 @@ class BatchReport:
 
 def grade_batch(root: Path, out: Path, make_grader: GraderFactory, *, workers: int = 1,
                 progress: bool = True,
-                on_done: Callable[[str, dict], None] | None = None) -> BatchReport:
+                on_done: Callable[[str, dict], None] | None = None,
+                executor: Executor | None = None) -> BatchReport:
     """Grade every submission under ``root`` into ``out`` (see the module's docstring).
 
     ``make_grader(student)`` builds the grader of one student; ``workers`` students are graded
     at once. ``on_done(student, results)`` is called after each results file is written.
+    ``executor`` runs ``grade_one`` elsewhere (a Dask cluster: :mod:`.distributed`) instead of
+    a pool of ``workers`` threads here; results files are written here either way. A student
+    whose grading was lost by the executor (a worker killed every time it was tried) gets no
+    results file, is listed in ``failed``, and is graded by the next run.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -230,12 +235,18 @@ def grade_batch(root: Path, out: Path, make_grader: GraderFactory, *, workers: i
     bar = tqdm(total=len(subs), initial=len(skipped), desc="grading", unit="student",
                disable=not progress)
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with contextlib.ExitStack() as stack:
+            pool = executor or stack.enter_context(ThreadPoolExecutor(max_workers=workers))
             futures = {pool.submit(grade_one, sub, make_grader): (sub, digest)
                        for sub, digest in todo}
             for fut in as_completed(futures):
                 sub, digest = futures[fut]
-                data = fut.result()
+                try:
+                    data = fut.result()
+                except Exception:  # lost by the executor, never the submission's fault
+                    report.failed.append(sub.student)
+                    bar.update(1)
+                    continue
                 data["extra_data"]["submission_sha256"] = digest
                 write_atomic(out / f"{sub.student}.json", data)
                 (report.failed if "error" in data["extra_data"] else report.graded).append(
@@ -251,14 +262,12 @@ def grade_batch(root: Path, out: Path, make_grader: GraderFactory, *, workers: i
 
 
 # -- scores.csv --------------------------------------------------------------------------------
-def _exercise_key(test: dict[str, Any]) -> str:
+def _exercise_key(test: Any) -> str | None:
     """The exercise key a test entry records in ``extra_data.key`` (never parsed from its
-    display name)."""
-    extra = test.get("extra_data")
+    display name); ``None`` when it records none."""
+    extra = test.get("extra_data") if isinstance(test, dict) else None
     key = extra.get("key") if isinstance(extra, dict) else None
-    if not isinstance(key, str) or "." not in key:
-        raise ValueError(f"test {test.get('name')!r} records no exercise key (extra_data.key)")
-    return key
+    return key if isinstance(key, str) and "." in key else None
 
 
 def score_rows(results: Iterable[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -269,8 +278,12 @@ def score_rows(results: Iterable[dict[str, Any]]) -> tuple[list[str], list[dict[
         extra = data.get("extra_data", {})
         student = extra.get("student", "")
         by_chapter: dict[str, dict[str, Any]] = {}
+        unkeyed = False
         for t in data.get("tests", []):
             key = _exercise_key(t)
+            if key is None:
+                unkeyed = True
+                continue
             chapter = key.split(".", 1)[0]
             row = by_chapter.setdefault(chapter, {"student": student, "chapter": chapter,
                                                   "total": 0.0, "max_total": 0.0, "error": ""})
@@ -280,9 +293,11 @@ def score_rows(results: Iterable[dict[str, Any]]) -> tuple[list[str], list[dict[
             if key not in keys:
                 keys.append(key)
         if not by_chapter:
+            error = extra.get("error") or (
+                "a test records no exercise key (extra_data.key)" if unkeyed else "no tests")
             by_chapter[""] = {"student": student, "chapter": "", "total": 0.0,
-                              "max_total": float(data.get("max_score", 0.0)),
-                              "error": extra.get("error", "no tests")}
+                              "max_total": 0.0 if unkeyed else float(data.get("max_score", 0.0)),
+                              "error": error}
         rows += list(by_chapter.values())
     rows.sort(key=lambda r: (r["student"], r["chapter"]))
     return ["student", "chapter", *keys, "total", "max_total", "error"], rows

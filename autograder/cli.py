@@ -3,7 +3,8 @@
 ``python -m autograder grade PATH --out results.json [--source notebooks/]
 [--secret-file F] [--student ID] [--insecure] [--device cpu|cuda] [limits...]``
 
-``grade-batch SUBMISSIONS --out DIR [--workers N]`` (:mod:`.batch`), ``gradescope-bundle
+``grade-batch SUBMISSIONS --out DIR [--workers N] [--scheduler local|ADDRESS]`` (:mod:`.batch`,
+:mod:`.distributed`), ``gradescope-bundle
 --out autograder.zip`` and ``gradescope-run`` (:mod:`.gradescope`), ``nbgrader-import
 RESULTS... --course DIR --assignment ch01`` (:mod:`.gradebook`).
 
@@ -15,6 +16,7 @@ is available and ``--insecure`` was not given. On any error no results file is w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -51,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, required=True,
                    help="folder for <student>.json and scores.csv")
     b.add_argument("--workers", type=_positive(int), default=1,
-                   help="students graded at once (default 1)")
+                   help="students graded at once (default 1); with --scheduler local, the "
+                   "local cluster's worker processes")
+    b.add_argument("--scheduler", default=None,
+                   help="grade on a Dask cluster: 'local' (a cluster of --workers processes "
+                   "on 127.0.0.1) or a scheduler address such as tcp://host:8786")
     _grading_options(b)
     z = sub.add_parser("gradescope-bundle", help="write Gradescope's autograder zip")
     z.add_argument("--out", type=Path, required=True, help="the zip to write")
@@ -148,8 +154,15 @@ def grade_batch(args: argparse.Namespace) -> int:
                           visibility=args.visibility)
 
         make_grader("anonymous")  # a missing sandbox stops the batch before it starts
-        report = run_batch(args.path, args.out, make_grader, workers=args.workers,
-                           progress=sys.stderr.isatty())
+        with contextlib.ExitStack() as stack:
+            executor = None
+            if args.scheduler is not None:
+                from .distributed import dask_executor
+
+                executor = stack.enter_context(dask_executor(args.scheduler,
+                                                             workers=args.workers))
+            report = run_batch(args.path, args.out, make_grader, workers=args.workers,
+                               progress=sys.stderr.isatty(), executor=executor)
     except SandboxUnavailable as exc:
         return _error(str(exc), EXIT_NO_SANDBOX)
     except (ValueError, OSError) as exc:
