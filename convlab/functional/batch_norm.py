@@ -47,7 +47,14 @@ _OP = "batch_norm2d"
 
 class _BatchNorm2d(torch.autograd.Function):
     """``y = γ·(x − μ)·inv_std + β`` with (μ, inv_std) given; the backward pass treats them as
-    functions of ``x`` when ``batch_stats`` (training) and as constants otherwise."""
+    functions of ``x`` when ``batch_stats`` (training) and as constants otherwise.
+
+    Both passes are written as few full-size passes over the data as the formulas allow:
+    the forward pass folds the four per-channel operations into one ``y = x·a + b`` with
+    ``a = γ·inv_std`` and ``b = β − μ·a`` (one ``addcmul``); the backward pass rebuilds ``x̂``
+    from the saved input (one ``addcmul``, instead of keeping a second tensor of the input's
+    size) and writes ``∂L/∂x = a·g − (a·mean(g·x̂))·x̂ − a·mean(g)`` as two ``addcmul``.
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -59,14 +66,12 @@ class _BatchNorm2d(torch.autograd.Function):
         inv_std: torch.Tensor,
         batch_stats: bool,
     ) -> torch.Tensor:
-        x_hat = (x - mean[:, None, None]) * inv_std[:, None, None]  # (N, C, H, W)
-        # the output is never x_hat itself: x_hat is saved, and the caller may edit the output
-        y = x_hat.clone() if weight is None else x_hat * weight[:, None, None]
-        if bias is not None:
-            y += bias[:, None, None]
+        scale = inv_std if weight is None else weight * inv_std  # a = γ·inv_std, (C,)
+        shift = -mean * scale if bias is None else bias - mean * scale  # b = β − μ·a, (C,)
+        y = torch.addcmul(shift[:, None, None], x, scale[:, None, None])  # (N, C, H, W)
         ctx.batch_stats = batch_stats
         ctx.has = (weight is not None, bias is not None)
-        ctx.save_for_backward(x_hat, weight, inv_std)
+        ctx.save_for_backward(x, mean, inv_std, scale)
         return y
 
     @staticmethod
@@ -74,18 +79,19 @@ class _BatchNorm2d(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: torch.autograd.function.FunctionCtx, g: torch.Tensor
     ) -> tuple[torch.Tensor | None, ...]:
-        x_hat, weight, inv_std = ctx.saved_tensors
+        x, mean, inv_std, scale = ctx.saved_tensors
         has_w, has_b = ctx.has
         dims = (0, 2, 3)
+        x_hat = torch.addcmul((-mean * inv_std)[:, None, None], x, inv_std[:, None, None])
         sum_g = g.sum(dim=dims)  # (C,)
         sum_g_xhat = (g * x_hat).sum(dim=dims)  # (C,)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            scale = inv_std if weight is None else weight * inv_std  # γ/√(σ² + ε), (C,)
             if ctx.batch_stats:
-                m = x_hat.numel() // x_hat.shape[1]
-                grad_x = (g - (sum_g / m)[:, None, None]
-                          - x_hat * (sum_g_xhat / m)[:, None, None]) * scale[:, None, None]
+                m = x.numel() // x.shape[1]
+                base = (-scale * sum_g / m)[:, None, None]
+                grad_x = torch.addcmul(base, g, scale[:, None, None])
+                grad_x.addcmul_(x_hat, (-scale * sum_g_xhat / m)[:, None, None])
             else:
                 grad_x = g * scale[:, None, None]
         if has_w and ctx.needs_input_grad[1]:
@@ -188,7 +194,9 @@ def batch_norm2d(
             )
         with torch.no_grad():
             mean = x.mean(dim=(0, 2, 3))  # (C,)
-            var = (x - mean[:, None, None]).square().mean(dim=(0, 2, 3))  # biased, (C,)
+            # biased variance, two passes (x − μ first: no cancellation as in E[x²] − μ²)
+            centred = x - mean[:, None, None]
+            var = centred.mul_(centred).mean(dim=(0, 2, 3))
             if running_mean is not None and running_var is not None:
                 running_mean.mul_(1 - momentum).add_(mean, alpha=momentum)
                 running_var.mul_(1 - momentum).add_(var * (m / (m - 1)), alpha=momentum)

@@ -140,30 +140,33 @@ def _pool_geometry(
             f"out = floor((size + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1 "
             f"must be >= 1"
         )
-    # rows −p .. (out − 1)s − p + d(k − 1) are read: the buffer holds exactly those
+    # the buffer starts at row −p and holds the input and every row a window reads
+    # (up to (out − 1)s − p + d(k − 1)); without padding or overhang it is the input itself
     buffer = tuple(
-        (o - 1) * si + di * (ki - 1) + 1 for o, ki, si, di in zip(out, k, s, d, strict=True)
+        max((o - 1) * si + di * (ki - 1) + 1, n + pi)
+        for o, ki, si, di, n, pi in zip(out, k, s, d, (h, w), p, strict=True)
     )
     return PoolGeometry(k, s, p, d, (h, w), (out[0], out[1]), (buffer[0], buffer[1]))
 
 
 def _to_buffer(x: torch.Tensor, geo: PoolGeometry, fill: float | int) -> torch.Tensor:
     """``x`` (N, C, H, W) copied into a (N, C, H_b, W_b) buffer at offset (p_h, p_w), the rest
-    ``fill``; rows and columns no window reads are left out."""
+    ``fill``; ``x`` itself (no copy) when the buffer is just the input."""
     (ph, pw), (hb, wb) = geo.padding, geo.buffer
-    hh, ww = min(geo.size[0], hb - ph), min(geo.size[1], wb - pw)
+    if (hb, wb) == geo.size:
+        return x.contiguous()
+    h, w = geo.size
     buf = x.new_full((x.shape[0], x.shape[1], hb, wb), fill)
-    buf[:, :, ph : ph + hh, pw : pw + ww] = x[:, :, :hh, :ww]
+    buf[:, :, ph : ph + h, pw : pw + w] = x
     return buf
 
 
 def _from_buffer(buf: torch.Tensor, geo: PoolGeometry) -> torch.Tensor:
-    """The adjoint of :func:`_to_buffer` (fill 0): the input-sized part of a buffer gradient."""
-    (ph, pw), (hb, wb) = geo.padding, geo.buffer
-    hh, ww = min(geo.size[0], hb - ph), min(geo.size[1], wb - pw)
-    grad = buf.new_zeros(buf.shape[0], buf.shape[1], *geo.size)
-    grad[:, :, :hh, :ww] = buf[:, :, ph : ph + hh, pw : pw + ww]
-    return grad
+    """The adjoint of :func:`_to_buffer`: the input's part of a buffer-sized gradient."""
+    (ph, pw), (h, w) = geo.padding, geo.size
+    if geo.buffer == geo.size:
+        return buf
+    return buf[:, :, ph : ph + h, pw : pw + w].contiguous()
 
 
 def _windows(buf: torch.Tensor, geo: PoolGeometry) -> torch.Tensor:
@@ -186,35 +189,47 @@ class _MaxPool2d(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, geo: PoolGeometry
     ) -> torch.Tensor:
         n, c = x.shape[:2]
-        buf = _to_buffer(x, geo, 0)
-        win = _windows(buf, geo)  # (N, C, kH, kW, Ho, Wo), a view of buf
-        (kh, kw), (ho, wo) = geo.kernel, geo.out
-        # which taps of which windows fall inside the input (padding never wins, as in PyTorch)
+        floating = x.is_floating_point()
+        low = float("-inf") if floating else torch.iinfo(x.dtype).min
+        win = _windows(_to_buffer(x, geo, low), geo)  # (N, C, kH, kW, Ho, Wo), a view
+        (kh, kw), (ho, wo), wb = geo.kernel, geo.out, geo.buffer[1]
+        # PyTorch starts each window's running maximum at -inf and its index at the window's
+        # first tap inside the input, then takes a tap only when it is strictly greater (or
+        # NaN): ties keep the first maximum, padding (-inf, never greater) never wins, and a
+        # window of -inf keeps its first pixel inside the input.
         rows, cols = _tap_rows(geo, 0, x.device), _tap_rows(geo, 1, x.device)
-        row_ok = (rows >= 0) & (rows < geo.size[0])  # (kH, Ho)
-        col_ok = (cols >= 0) & (cols < geo.size[1])  # (kW, Wo)
-        if x.is_floating_point():
-            best = x.new_full((n, c, ho, wo), float("-inf"))
-        else:
-            best = x.new_full((n, c, ho, wo), torch.iinfo(x.dtype).min)
-        # PyTorch starts each window at its first tap inside the input and replaces the running
-        # maximum by a tap only when it is strictly greater (or NaN): ties keep the first.
-        first_i = row_ok.int().argmax(0)  # (Ho,): the first valid row tap of each window
-        first_j = col_ok.int().argmax(0)  # (Wo,)
-        tap = (first_i[:, None] * kw + first_j[None, :]).expand(n, c, ho, wo).clone()
+        first_i = ((rows >= 0) & (rows < geo.size[0])).int().argmax(0)  # (Ho,)
+        first_j = ((cols >= 0) & (cols < geo.size[1])).int().argmax(0)  # (Wo,)
+        # the winning tap's number i·kW + j, kept in a small integer type (a quarter of the
+        # memory traffic of int64 in the loop), turned into a buffer index at the end
+        small = torch.uint8 if kh * kw <= 255 else torch.int64
+        winner = (first_i[:, None] * kw + first_j[None, :]).to(small).expand(n, c, ho, wo)
+        winner = winner.clone()  # (N, C, Ho, Wo)
+        best = x.new_full((n, c, ho, wo), low)
+        keep = torch.empty(best.shape, dtype=torch.bool, device=x.device)
+        keep01 = keep.view(torch.uint8).to(small) if small != torch.uint8 else keep.view(small)
+        # a NaN anywhere makes the sum NaN (an infinity may too: then the careful path runs)
+        nan = floating and not bool(torch.isfinite(x.sum()))
         for i in range(kh):
             for j in range(kw):
                 v = win[:, :, i, j]  # (N, C, Ho, Wo)
-                take = (v > best) | v.isnan()
-                take &= row_ok[i][:, None] & col_ok[j][None, :]
-                best = torch.where(take, v, best)
-                tap.masked_fill_(take, i * kw + j)
-        # the winner's flat index in the buffer: window origin + tap offset
-        wb = geo.buffer[1]
-        origin = (torch.arange(ho, device=x.device)[:, None] * geo.stride[0] * wb
+                if nan:
+                    take = (v > best) | v.isnan()
+                    torch.logical_not(take, out=keep)
+                    torch.where(take, v, best, out=best)
+                else:
+                    torch.le(v, best, out=keep)  # keep the running winner where v <= best
+                    torch.maximum(best, v, out=best)
+                if small != torch.uint8:
+                    keep01 = keep.to(small)
+                # winner = keep ? winner : tap, as arithmetic (vectorised; masked_fill_ is not)
+                tap = i * kw + j
+                winner.sub_(tap).mul_(keep01).add_(tap)
+        taps = torch.arange(kh * kw, device=x.device)
+        offsets = (taps // kw) * (geo.dilation[0] * wb) + (taps % kw) * geo.dilation[1]
+        origin = (torch.arange(ho, device=x.device)[:, None] * (geo.stride[0] * wb)
                   + torch.arange(wo, device=x.device)[None, :] * geo.stride[1])  # (Ho, Wo)
-        ti, tj = tap.div(kw, rounding_mode="floor"), tap.remainder(kw)
-        index = origin + ti * (geo.dilation[0] * wb) + tj * geo.dilation[1]  # (N, C, Ho, Wo)
+        index = offsets[winner.long()].add_(origin)  # the winner's flat index in the buffer
         ctx.geo = geo
         ctx.save_for_backward(index)
         ctx.mark_non_differentiable(index)
@@ -263,7 +278,11 @@ class _AvgPool2d(torch.autograd.Function):
         count_include_pad: bool,
     ) -> torch.Tensor:
         win = _windows(_to_buffer(x, geo, 0), geo)  # (N, C, kH, kW, Ho, Wo)
-        total = win.sum(dim=(2, 3), dtype=x.dtype)  # (N, C, Ho, Wo)
+        total = win[:, :, 0, 0].clone()  # (N, C, Ho, Wo); a sum tap by tap (a reduction over
+        for i in range(geo.kernel[0]):  # the strided 6-D view is several times slower)
+            for j in range(geo.kernel[1]):
+                if i or j:
+                    total += win[:, :, i, j]
         divisor = _avg_divisor(geo, count_include_pad, x.device)
         ctx.geo = geo
         ctx.save_for_backward(divisor)
