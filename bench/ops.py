@@ -1,15 +1,26 @@
-"""Time convlab's from-scratch convolutions against PyTorch's, as ratios convlab / torch.
+"""Time convlab's from-scratch operators against PyTorch's, as ratios convlab / torch.
 
-For each layer shape (batch 8, float32) the forward pass and the forward + backward pass of
-:func:`convlab.functional.conv2d` / :func:`~convlab.functional.conv_transpose2d` are timed
-against ``torch.nn.functional.conv2d`` / ``conv_transpose2d``, in the same process with the same
-threads and inputs: warm-up calls first, then repeats that alternate the two implementations,
-and the median of each. A ratio of 1.0 means as fast as PyTorch; the target is ≤ 2.0.
+For each layer shape (batch 8, float32) the forward pass and the forward + backward pass of a
+:mod:`convlab.functional` op are timed against its PyTorch counterpart, in the same process with
+the same threads and inputs: warm-up calls first, then repeats that alternate the two
+implementations, and the median of each. A ratio of 1.0 means as fast as PyTorch; the target of
+the dense 3×3 convolutions is ≤ 2.0.
+
+The pairs: ``conv2d`` / ``F.conv2d`` (dense, 1×1 pointwise, depthwise, grouped),
+``conv_transpose2d`` / ``F.conv_transpose2d``, ``max_pool2d`` / ``F.max_pool2d``, ``avg_pool2d`` /
+``F.avg_pool2d``, ``batch_norm2d`` / ``F.batch_norm`` (training, running buffers updated) and
+``deform_conv2d`` / ``F.conv2d`` of the same shape: PyTorch has no deformable convolution (it is
+torchvision's), so its row compares with the closest PyTorch op, a plain convolution, and its
+ratio is the price of the bilinear sampling (random offsets; the backward pass includes the
+offset gradient). Every pair is checked for agreement before it is timed (the deformable one
+with zero offsets, where it equals the convolution).
 
 The table is printed with the machine (CPU model, cores, torch version, threads, GPU) and
 written to ``_build/bench/ops.json``.
 
-Usage: ``python -m bench [--device cpu|cuda] [--quick] [--threads N] [--out PATH]``
+Usage: ``python -m bench [--device cpu|cuda] [--quick] [--threads N] [--out PATH] [--only TEXT]``
+(``--only`` times the rows whose name contains TEXT; ``python -m bench.ops`` runs this section
+alone.)
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +39,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from convlab.functional import conv2d, conv_transpose2d
+from convlab.functional import (
+    avg_pool2d,
+    batch_norm2d,
+    conv2d,
+    conv_transpose2d,
+    deform_conv2d,
+    max_pool2d,
+)
 
 #: Ratio (convlab / torch) of CPU forward time the dense 3×3 layers aim to stay under.
 TARGET_RATIO = 2.0
@@ -37,19 +55,101 @@ DEFAULT_OUT = Path("_build/bench/ops.json")
 
 @dataclass(frozen=True)
 class Case:
-    """One layer: input (N, C, H, W), weight shape and keyword arguments of the op."""
+    """One layer: the op, its input (N, C, H, W), weight shape (if any) and keyword arguments."""
 
     name: str
-    op: str  # "conv2d" or "conv_transpose2d"
+    op: str  # a key of OPS
     x_shape: tuple[int, int, int, int]
-    w_shape: tuple[int, int, int, int]
+    w_shape: tuple[int, int, int, int] | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def out_channels(self) -> int:
-        groups = self.kwargs.get("groups", 1)
-        return self.w_shape[0] if self.op == "conv2d" else self.w_shape[1] * groups
 
+Tensors = list[torch.Tensor]
+
+
+@dataclass(frozen=True)
+class OpPair:
+    """How to time one op: build its tensors, call convlab's and PyTorch's version.
+
+    ``inputs(case, gen, device)`` returns the tensors both calls take (all of them are
+    differentiated in the forward + backward timing); ``ours`` and ``ref`` take those tensors and
+    the case's keyword arguments. ``check`` returns the two outputs that must agree.
+    """
+
+    inputs: Callable[[Case, torch.Generator, torch.device], Tensors]
+    ours: Callable[..., torch.Tensor]
+    ref: Callable[..., torch.Tensor]
+    check: Callable[[Tensors, dict[str, Any]], tuple[torch.Tensor, torch.Tensor]] | None = None
+
+
+def _randn(shape: Sequence[int], gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.randn(tuple(shape), generator=gen, device=device)
+
+
+def _conv_inputs(case: Case, gen: torch.Generator, device: torch.device) -> Tensors:
+    assert case.w_shape is not None
+    groups = case.kwargs.get("groups", 1)
+    c_out = case.w_shape[0] if case.op != "conv_transpose2d" else case.w_shape[1] * groups
+    return [_randn(case.x_shape, gen, device), _randn(case.w_shape, gen, device),
+            _randn((c_out,), gen, device)]
+
+
+def _x_only(case: Case, gen: torch.Generator, device: torch.device) -> Tensors:
+    return [_randn(case.x_shape, gen, device)]
+
+
+def _bn_inputs(case: Case, gen: torch.Generator, device: torch.device) -> Tensors:
+    c = case.x_shape[1]
+    return [_randn(case.x_shape, gen, device) * 2 + 1, _randn((c,), gen, device),
+            _randn((c,), gen, device)]
+
+
+def _deform_inputs(case: Case, gen: torch.Generator, device: torch.device) -> Tensors:
+    x, w, b = _conv_inputs(case, gen, device)
+    assert case.w_shape is not None
+    ref = F.conv2d(x, w, b, **case.kwargs)
+    kh, kw = case.w_shape[2:]
+    offset = _randn((x.shape[0], 2 * kh * kw, *ref.shape[2:]), gen, device)
+    return [x, w, b, offset]
+
+
+def _batch_norm_pair() -> OpPair:
+    """Training-mode batch norm; each side updates its own running buffers on every call."""
+    buffers: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def running(side: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if side not in buffers or buffers[side][0].shape[0] != x.shape[1]:
+            c = x.shape[1]
+            buffers[side] = (x.new_zeros(c), x.new_ones(c))
+        return buffers[side]
+
+    def ours(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, **kw: Any) -> torch.Tensor:
+        return batch_norm2d(x, w, b, *running("ours", x), training=True, **kw)
+
+    def ref(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, **kw: Any) -> torch.Tensor:
+        return F.batch_norm(x, *running("ref", x), w, b, training=True, **kw)
+
+    return OpPair(_bn_inputs, ours, ref)
+
+
+def _deform_check(t: Tensors, kw: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    x, w, b, offset = t
+    return deform_conv2d(x, torch.zeros_like(offset), w, b, **kw), F.conv2d(x, w, b, **kw)
+
+
+OPS: dict[str, OpPair] = {
+    "conv2d": OpPair(_conv_inputs, conv2d, F.conv2d),
+    "conv_transpose2d": OpPair(_conv_inputs, conv_transpose2d, F.conv_transpose2d),
+    "max_pool2d": OpPair(_x_only, max_pool2d, F.max_pool2d),
+    "avg_pool2d": OpPair(_x_only, avg_pool2d, F.avg_pool2d),
+    "batch_norm2d": _batch_norm_pair(),
+    "deform_conv2d": OpPair(
+        _deform_inputs,
+        lambda x, w, b, offset, **kw: deform_conv2d(x, offset, w, b, **kw),
+        lambda x, w, b, offset, **kw: F.conv2d(x, w, b, **kw),
+        _deform_check,
+    ),
+}
 
 CASES = (
     Case("3x3 64->64 @56", "conv2d", (8, 64, 56, 56), (64, 64, 3, 3), dict(padding=1)),
@@ -62,12 +162,14 @@ CASES = (
          dict(padding=1, groups=32)),
     Case("transposed 4x4 s2 64->32 @28", "conv_transpose2d", (8, 64, 28, 28), (64, 32, 4, 4),
          dict(stride=2, padding=1)),
+    Case("max pool 3x3 s2 64 @56", "max_pool2d", (8, 64, 56, 56), None,
+         dict(kernel_size=3, stride=2, padding=1)),
+    Case("avg pool 2x2 s2 128 @28", "avg_pool2d", (8, 128, 28, 28), None,
+         dict(kernel_size=2)),
+    Case("batch norm train 64 @56", "batch_norm2d", (8, 64, 56, 56)),
+    Case("deform 3x3 64->64 @28 (vs F.conv2d)", "deform_conv2d", (8, 64, 28, 28),
+         (64, 64, 3, 3), dict(padding=1)),
 )
-
-OPS: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]] = {
-    "conv2d": (conv2d, F.conv2d),
-    "conv_transpose2d": (conv_transpose2d, F.conv_transpose2d),
-}
 
 
 def machine(device: torch.device) -> dict[str, Any]:
@@ -118,25 +220,22 @@ def time_pair(
 def run_case(case: Case, device: torch.device, repeats: int, warmup: int) -> dict[str, Any]:
     """Forward and forward + backward timings of convlab and torch on one layer."""
     gen = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(case.x_shape, generator=gen, device=device)
-    w = torch.randn(case.w_shape, generator=gen, device=device)
-    b = torch.randn(case.out_channels, generator=gen, device=device)
-    ours, ref = OPS[case.op]
-    torch.testing.assert_close(ours(x, w, b, **case.kwargs), ref(x, w, b, **case.kwargs),
-                               rtol=1e-3, atol=1e-3)
+    pair = OPS[case.op]
+    tensors = pair.inputs(case, gen, device)
+    ours, ref, kw = pair.ours, pair.ref, case.kwargs
+    a, b = pair.check(tensors, kw) if pair.check else (ours(*tensors, **kw), ref(*tensors, **kw))
+    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
     with torch.no_grad():
-        fwd = time_pair(
-            (lambda: ours(x, w, b, **case.kwargs), lambda: ref(x, w, b, **case.kwargs)),
-            device, repeats, warmup,
-        )
-    leaves = [t.clone().requires_grad_() for t in (x, w, b)]
-    grad = torch.randn(ref(x, w, b, **case.kwargs).shape, generator=gen, device=device)
+        fwd = time_pair((lambda: ours(*tensors, **kw), lambda: ref(*tensors, **kw)),
+                        device, repeats, warmup)
+    leaves = [t.clone().requires_grad_() for t in tensors]
+    grad = torch.randn(ref(*tensors, **kw).shape, generator=gen, device=device)
 
     def step(fn: Callable[..., torch.Tensor]) -> Callable[[], None]:
         def run() -> None:
             for t in leaves:
                 t.grad = None
-            fn(*leaves, **case.kwargs).backward(grad)
+            fn(*leaves, **kw).backward(grad)
 
         return run
 
@@ -145,7 +244,7 @@ def run_case(case: Case, device: torch.device, repeats: int, warmup: int) -> dic
         "name": case.name,
         "op": case.op,
         "x_shape": list(case.x_shape),
-        "w_shape": list(case.w_shape),
+        "w_shape": None if case.w_shape is None else list(case.w_shape),
         "kwargs": case.kwargs,
         "forward_s": {"convlab": fwd[0], "torch": fwd[1]},
         "forward_backward_s": {"convlab": both[0], "torch": both[1]},
@@ -159,13 +258,13 @@ def format_table(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     head = ", ".join(f"{k}: {v}" for k, v in info.items())
     lines = [
         f"convlab / torch time ratios, float32, median of repeats ({head})",
-        f"{'layer':<30} {'fwd ms':>9} {'torch':>8} {'ratio':>6}   "
+        f"{'layer':<36} {'fwd ms':>9} {'torch':>8} {'ratio':>6}   "
         f"{'f+b ms':>9} {'torch':>8} {'ratio':>6}",
     ]
     for r in rows:
         f, fb = r["forward_s"], r["forward_backward_s"]
         lines.append(
-            f"{r['name']:<30} {f['convlab'] * 1e3:>9.2f} {f['torch'] * 1e3:>8.2f} "
+            f"{r['name']:<36} {f['convlab'] * 1e3:>9.2f} {f['torch'] * 1e3:>8.2f} "
             f"{r['forward_ratio']:>6.2f}   {fb['convlab'] * 1e3:>9.2f} "
             f"{fb['torch'] * 1e3:>8.2f} {r['forward_backward_ratio']:>6.2f}"
         )
@@ -187,6 +286,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--only", default=None, help="time only the rows whose name has this")
     args, _ = parser.parse_known_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -203,6 +303,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     info = machine(device)
     rows = []
     for case in CASES:
+        if args.only is not None and args.only not in case.name:
+            continue
         rows.append(run_case(case, device, repeats, warmup))
         print(f"  timed {case.name}", flush=True)
     print(format_table(info, rows))
@@ -211,3 +313,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.out.write_text(json.dumps(result, indent=2))
     print(f"written to {args.out}")
     return result
+
+
+if __name__ == "__main__":
+    main()
