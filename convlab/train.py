@@ -278,3 +278,35 @@ def fit(
         history.test_accuracy = history.eval_accuracy[-1]
     history.wall_time_s = time.perf_counter() - start
     return history
+
+
+# -- adapters: a student's function behind the reference signature ---------------------------
+def as_conv2d(func: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """A student's ``conv(x, w, b, stride, padding)`` behind the reference signature
+    ``conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)``."""
+
+    def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+               stride: int = 1, padding: int = 0, dilation: int = 1,
+               groups: int = 1) -> torch.Tensor:
+        if dilation != 1 or groups != 1:
+            raise ValueError("the exercise's convolution has dilation=1 and groups=1 only")
+        if bias is None:
+            bias = weight.new_zeros(weight.shape[0])
+        return func(x, weight, bias, stride, padding)
+
+    return conv2d
+
+
+def as_conv_transpose2d(func: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """A student's ``conv_transpose2d_scatter(x, w, b, stride, padding, output_padding)`` behind
+    the reference signature ``conv_transpose2d(x, weight, bias=None, stride=1, padding=0,
+    output_padding=0, groups=1, dilation=1)``."""
+
+    def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                         stride: int = 1, padding: int = 0, output_padding: int = 0,
+                         groups: int = 1, dilation: int = 1) -> torch.Tensor:
+        if groups != 1 or dilation != 1:
+            raise ValueError("the exercise's transposed convolution has groups=1, dilation=1")
+        return func(x, weight, bias, stride, padding, output_padding)
+
+    return conv_transpose2d

@@ -9,6 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from convlab.analysis.shapes import conv_output_size, same_padding
+from convlab.exercises.apis import TORCH_CONV_OPS
 from convlab.exercises.forbid import forbidden
 from convlab.functional import conv2d, conv2d_naive
 from convlab.functional import im2col as im2col_module
@@ -19,14 +20,7 @@ from convlab.functional.im2col import col2im, im2col
 TOL = {torch.float32: dict(rtol=1e-4, atol=1e-4), torch.float64: dict(rtol=1e-10, atol=1e-10)}
 
 #: PyTorch's own ops that the from-scratch convolution must not call.
-FORBIDDEN = [
-    "torch.nn.functional.conv2d",
-    "torch.nn.functional.conv_transpose2d",
-    "torch.nn.functional.unfold",
-    "torch.nn.functional.fold",
-    "torch.conv2d",
-    "torch.Tensor.unfold",
-]
+FORBIDDEN = list(TORCH_CONV_OPS)
 
 
 @st.composite

@@ -110,3 +110,52 @@ class ResNeXtBlock(nn.Module):
         y = self.conv2(y)  # -> (N, w, H/s, W/s), C groups of w/C channels
         y = self.conv3(y)  # -> (N, out, H/s, W/s)
         return self.act(y + shortcut)
+
+
+# -- the three equivalent forms of the block's transformation (Fig. 3 of the paper) ------------
+def _conv(x: torch.Tensor, w: torch.Tensor, groups: int = 1, padding: int = 0) -> torch.Tensor:
+    from convlab.functional import conv2d
+
+    return conv2d(x, w, None, padding=padding, groups=groups)
+
+
+def resnext_form_a(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
+                   w3: torch.Tensor) -> torch.Tensor:
+    """ResNeXt's form (a): the sum over C branches of 1×1 → 3×3 → 1×1 (ReLU between).
+
+    Shape:
+        - x: ``(N, C_in, H, W)``; w1: ``(C, d, C_in, 1, 1)``; w2: ``(C, d, d, 3, 3)``;
+          w3: ``(C, C_out, d, 1, 1)``
+        - output: ``(N, C_out, H, W)`` = Σ_i T_i(x)
+    """
+    out = 0
+    for i in range(w1.shape[0]):
+        h = torch.relu(_conv(x, w1[i]))  # (N, d, H, W)
+        h = torch.relu(_conv(h, w2[i], padding=1))
+        out = out + _conv(h, w3[i])  # (N, C_out, H, W)
+    return out
+
+
+def resnext_form_b(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
+                   W3: torch.Tensor) -> torch.Tensor:
+    """ResNeXt's form (b), early concatenation: the C branches' first two layers, their
+    outputs concatenated, then one dense 1×1.
+
+    Shape:
+        - w1: ``(C, d, C_in, 1, 1)``; w2: ``(C, d, d, 3, 3)``; W3: ``(C_out, C·d, 1, 1)``
+    """
+    hs = [torch.relu(_conv(torch.relu(_conv(x, w1[i])), w2[i], padding=1))
+          for i in range(w1.shape[0])]  # C tensors (N, d, H, W)
+    return _conv(torch.cat(hs, dim=1), W3)  # (N, C·d, H, W) -> (N, C_out, H, W)
+
+
+def resnext_form_c(x: torch.Tensor, W1: torch.Tensor, W2: torch.Tensor,
+                   W3: torch.Tensor, cardinality: int) -> torch.Tensor:
+    """ResNeXt's form (c): dense 1×1 → grouped 3×3 (``groups=C``) → dense 1×1.
+
+    Shape:
+        - W1: ``(C·d, C_in, 1, 1)``; W2: ``(C·d, d, 3, 3)``; W3: ``(C_out, C·d, 1, 1)``
+    """
+    h = torch.relu(_conv(x, W1))  # (N, C·d, H, W)
+    h = torch.relu(_conv(h, W2, groups=cardinality, padding=1))
+    return _conv(h, W3)  # (N, C_out, H, W)

@@ -1,95 +1,46 @@
-"""Chapter 3 exercises: transposed convolution by scatter, as a direct convolution on a
-zero-inserted input, as the transpose of the convolution matrix, the overlap-count map, and a
-training check of a decoder built on the student's transposed convolution.
+"""Chapter 3 exercises (``notebooks/ch03/transposed_convolution.ipynb``), in notebook order.
 
-Conventions shared by the declarations below (and stated in the notebook):
-
-* a transposed convolution's weight has PyTorch's layout ``(C_in, C_out, kH, kW)``;
-* ``H_out = s(H − 1) − 2p + (kH − 1) + output_padding + 1`` (dilation 1 throughout);
-* matrices flatten images row-major: pixel ``(i, j)`` of an ``H × W`` image is entry ``i·W + j``.
+Conventions stated in the notebook: a transposed convolution's weight has PyTorch's layout
+``(C_in, C_out, kH, kW)``; ``H_out = s(H − 1) − 2p + (kH − 1) + output_padding + 1`` (dilation 1
+throughout); matrices flatten images row-major: pixel ``(i, j)`` of an ``H × W`` image is entry
+``i·W + j``. ``zero_insert_conv`` uses ``F.conv2d`` by design, so it comes after the exercises
+that forbid it (the grader's static scan reads every answer cell above an exercise's test cell).
+References run in float64 on convlab.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any, ClassVar
-
 import numpy as np
-import torch
 
-from .spec import Case, Diagnosis, Exercise, Outputs
-from .training import TrainableNet, TrainingExercise, seed_cases
+from convlab.analysis import conv_output_size
+from convlab.functional import conv_transpose2d as _conv_transpose2d
+from convlab.linalg import conv_matrix as _conv_matrix
+from convlab.linalg import overlap_counts
+from convlab.models.small import DigitsAutoencoder
+from convlab.train import as_conv_transpose2d
 
-CONV_APIS: tuple[str, ...] = (
-    "torch.nn.functional.conv2d",
-    "torch.conv2d",
-    "torch.nn.Conv2d.forward",
-    "convlab.functional.conv2d",
-)
-TRANSPOSED_APIS: tuple[str, ...] = (
-    "torch.nn.functional.conv_transpose2d",
-    "torch.conv_transpose2d",
-    "torch.nn.ConvTranspose2d.forward",
-    "torch.nn.grad.conv2d_input",
-    "torch.nn.functional.fold",
-    "torch.nn.Fold.forward",
-    "convlab.functional.conv_transpose2d",
-    "convlab.linalg.conv_transpose2d_as_conv",
-    "convlab.linalg.zero_insert",
-    "convlab.linalg.conv_matrix",
-)
-ANY_CONV_APIS: tuple[str, ...] = CONV_APIS + TRANSPOSED_APIS + (
-    "torch.convolution",
-    "torch._convolution",
-)
-JACOBIAN_APIS: tuple[str, ...] = (
-    "torch.autograd.functional.jacobian",
-    "torch.func.jacrev",
-    "torch.func.jacfwd",
-)
+from .apis import CONV, JACOBIAN, TORCH_CONV_ENGINE, TRANSPOSED, forbid
+from .arrays import f64, flip, like
+from .spec import Case, Mistake, Outputs, changed, declare, exercise
+from .training import Training, training_check
+
+ANY_CONV = forbid(CONV, TRANSPOSED)
 
 
-# -- references (plain arrays in, plain arrays out; computed in float64 by convlab) -------------
-def _t(a: np.ndarray | None) -> torch.Tensor | None:
-    return None if a is None else torch.from_numpy(np.asarray(a, dtype=np.float64))
+def _transposed(c: Case, w: np.ndarray | None = None, bias: bool = True) -> Outputs:
+    """:func:`convlab.functional.conv_transpose2d` of the case in float64, in ``x``'s dtype."""
+    b = c.values.get("b") if bias else None
+    y = _conv_transpose2d(f64(c.x), f64(c.w if w is None else w), f64(b), stride=c.stride,
+                          padding=c.padding, output_padding=c.values.get("output_padding", 0))
+    return (like(y, c.x),)
 
 
-def _out(t: torch.Tensor, like: np.ndarray) -> np.ndarray:
-    return t.detach().numpy().astype(like.dtype)
+def _swapped(c: Case) -> Outputs:  # the weight's channel axes swapped
+    return _transposed(c, w=c.w.swapaxes(0, 1))
 
 
-def transposed_reference(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None = None,
-    stride: int = 1,
-    padding: int = 0,
-    output_padding: int = 0,
-) -> np.ndarray:
-    """:func:`convlab.functional.conv_transpose2d` in float64, returned in ``x``'s dtype."""
-    from convlab.functional import conv_transpose2d
-
-    y = conv_transpose2d(_t(x), _t(w), _t(b), stride=stride, padding=padding,
-                         output_padding=output_padding)
-    return _out(y, x)
-
-
-def _square_channels(w: np.ndarray) -> np.ndarray:
-    if w.shape[0] != w.shape[1]:
-        raise ValueError("swapped channel axes only give an answer when C_in == C_out")
-    return w.swapaxes(0, 1)
-
-
-def _flipped(w: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(w[..., ::-1, ::-1])
-
-
-def _needs(case: Case, key: str) -> Case:
-    value = case.kwargs.get(key)
-    if not value:
-        raise ValueError(f"{key} is zero or absent in this case; nothing to get wrong")
-    return case
+def _square(c: Case) -> bool:  # swapped channel axes only give an answer when C_in == C_out
+    return c.w.shape[0] == c.w.shape[1]
 
 
 # -- 1. transposed convolution by scatter -------------------------------------------------------
@@ -102,75 +53,165 @@ def _scatter_cases(rng: np.random.Generator) -> list[Case]:
         (2, 4, 3, 3, 3, (3, 3), 1, 1, 0, True),
         (1, 2, 3, 3, 4, (3, 2), 2, 1, 1, True),
     ]
-    cases = []
-    for n, cin, cout, h, w, (kh, kw), s, p, op, has_bias in specs:
-        x = rng.standard_normal((n, cin, h, w)).astype(np.float32)
-        wt = rng.standard_normal((cin, cout, kh, kw)).astype(np.float32)
-        b = rng.standard_normal(cout).astype(np.float32) if has_bias else None
-        cases.append(Case(
-            (x, wt, b), {"stride": s, "padding": p, "output_padding": op},
-            label=f"C_in={cin}, C_out={cout}, k={kh}×{kw}, s={s}, p={p}, output_padding={op}",
-        ))
-    return cases
+    return [Case.of(f"C_in={cin}, C_out={cout}, k={kh}×{kw}, s={s}, p={p}, output_padding={op}",
+                    x=rng.standard_normal((n, cin, h, w)).astype(np.float32),
+                    w=rng.standard_normal((cin, cout, kh, kw)).astype(np.float32),
+                    b=rng.standard_normal(cout).astype(np.float32) if has_bias else None,
+                    stride=s, padding=p, output_padding=op)
+            for n, cin, cout, h, w, (kh, kw), s, p, op, has_bias in specs]
 
 
-def _scatter_ref(case: Case, w: np.ndarray | None = None, bias: bool = True,
-                 **change: int) -> Outputs:
-    x, w0, b = case.args
-    return (transposed_reference(x, w0 if w is None else w, b if bias else None,
-                                 **{**case.kwargs, **change}),)
+@exercise(points=30, cases=_scatter_cases, reference=_transposed, forbidden=ANY_CONV,
+          mistakes=(
+              Mistake("output-padding-ignored",
+                      "output_padding was ignored: the output needs output_padding extra rows "
+                      "and columns at the bottom and right, H_out = s(H−1) − 2p + (kH−1) + "
+                      "output_padding + 1",
+                      changed(_transposed, output_padding=lambda c: 0),
+                      when=lambda c: c.output_padding > 0),
+              Mistake("padding-not-cropped",
+                      "padding was not cropped: a transposed convolution's padding p removes p "
+                      "rows and columns from each side of the full scatter canvas (it does not "
+                      "pad the input)",
+                      changed(_transposed, padding=lambda c: 0), when=lambda c: c.padding > 0),
+              Mistake("weight-axes-swapped",
+                      "the weight's channel axes are swapped: a transposed convolution's weight "
+                      "is (C_in, C_out, kH, kW), so input channel c stamps w[c, o] into output "
+                      "channel o",
+                      _swapped, when=_square),
+              Mistake("kernel-flipped",
+                      "the kernel is flipped: the scatter stamps w itself, x[i, j]·w[u, v] "
+                      "landing at (s·i − p + u, s·j − p + v); flipping belongs to the "
+                      "direct-convolution form only",
+                      lambda c: _transposed(c, w=flip(c.w))),
+              Mistake("bias-missing",
+                      "the bias is missing: add b[o] to every position of output channel o",
+                      lambda c: _transposed(c, bias=False), when=lambda c: c.b is not None)),
+          title="transposed convolution by scatter",
+          summary="the transposed convolution by scattering kernel stamps, with padding cropped "
+                  "and output_padding kept")
+def conv_transpose2d_scatter(x, w, b=None, stride=1, padding=0, output_padding=0):
+    """Transposed convolution, by scattering one kernel stamp per input position.
+
+    Inputs:
+    - x: input, a float tensor of shape (N, C_in, H, W)
+    - w: weight, of shape (C_in, C_out, kH, kW) (PyTorch's transposed layout: input channel first)
+    - b: bias of shape (C_out,), or None
+    - stride: int s >= 1, the distance between neighbouring stamps in the output
+    - padding: int p >= 0, rows/columns cropped from each side of the full canvas
+    - output_padding: int, 0 <= output_padding < s, extra rows/columns kept at the bottom/right
+
+    Returns:
+    - out: tensor of shape (N, C_out, H_out, W_out), the dtype of x, where
+        H_out = s*(H - 1) - 2p + (kH - 1) + output_padding + 1   (likewise W_out)
+      full[n, o, s*i + u, s*j + v] += x[n, c, i, j] * w[c, o, u, v] on a canvas of
+      (s*(H-1) + kH + output_padding) x (s*(W-1) + kW + output_padding) zeros, then
+      out = full[:, :, p : p + H_out, p : p + W_out] + b[o].
+
+    Ours is about 15 lines: one loop over input positions (i, j), one einsum per stamp.
+    """
 
 
-def _with_bias(case: Case) -> Case:
-    if case.args[2] is None:
-        raise ValueError("no bias to forget in this case")
-    return case
+# -- 2. the convolution matrix C -----------------------------------------------------------------
+def _matrix_cases(rng: np.random.Generator) -> list[Case]:
+    specs = [((4, 4), (3, 3), 1, 0), ((5, 4), (3, 3), 2, 1), ((6, 6), (2, 2), 2, 0),
+             ((4, 5), (3, 2), 1, 1), ((3, 3), (3, 3), 1, 1)]  # ((H, W), (kH, kW), stride, padding)
+    return [Case.of(f"{h}×{w} input, {kh}×{kw} kernel, s={s}, p={p}", input_hw=(h, w),
+                    w=rng.standard_normal((kh, kw)).astype(np.float32), stride=s, padding=p)
+            for (h, w), (kh, kw), s, p in specs]
 
 
-CONV_TRANSPOSE2D_SCATTER = Exercise(
-    chapter="ch03",
-    name="conv_transpose2d_scatter",
-    entry="conv_transpose2d_scatter",
-    points=30,
-    make_cases=_scatter_cases,
-    reference=_scatter_ref,
-    forbidden=ANY_CONV_APIS,
-    diagnoses=(
-        Diagnosis(
-            "output-padding-ignored",
-            "output_padding was ignored: the output needs output_padding extra rows and "
-            "columns at the bottom and right, H_out = s(H−1) − 2p + (kH−1) + output_padding + 1",
-            lambda c: _scatter_ref(_needs(c, "output_padding"), output_padding=0),
-        ),
-        Diagnosis(
-            "padding-not-cropped",
-            "padding was not cropped: a transposed convolution's padding p removes p rows and "
-            "columns from each side of the full scatter canvas (it does not pad the input)",
-            lambda c: _scatter_ref(_needs(c, "padding"), padding=0),
-        ),
-        Diagnosis(
-            "weight-axes-swapped",
-            "the weight's channel axes are swapped: a transposed convolution's weight is "
-            "(C_in, C_out, kH, kW), so input channel c stamps w[c, o] into output channel o",
-            lambda c: _scatter_ref(c, w=_square_channels(c.args[1])),
-        ),
-        Diagnosis(
-            "kernel-flipped",
-            "the kernel is flipped: the scatter stamps w itself, x[i, j]·w[u, v] landing at "
-            "(s·i − p + u, s·j − p + v); flipping belongs to the direct-convolution form only",
-            lambda c: _scatter_ref(c, w=_flipped(c.args[1])),
-        ),
-        Diagnosis(
-            "bias-missing",
-            "the bias is missing: add b[o] to every position of output channel o",
-            lambda c: _scatter_ref(_with_bias(c), bias=False),
-        ),
-    ),
-    title="transposed convolution by scatter",
-)
+def _matrix(c: Case, flipped: bool = False, transpose: bool = False,
+            column_major: bool = False) -> Outputs:
+    w = flip(c.w) if flipped else c.w
+    C = like(_conv_matrix(c.input_hw, f64(w)[None, None], stride=c.stride, padding=c.padding),
+             c.w)  # (Ho·Wo, H·W)
+    if column_major:  # number output and input pixels column by column
+        (h, w), (kh, kw) = c.input_hw, c.w.shape
+        ho, wo = (conv_output_size(n, k, c.stride, c.padding) for n, k in ((h, kh), (w, kw)))
+        C = C[np.ix_(np.arange(ho * wo).reshape(ho, wo).T.ravel(),
+                     np.arange(h * w).reshape(h, w).T.ravel())]
+    return (np.ascontiguousarray(C.T) if transpose else C,)
 
 
-# -- 2. transposed convolution as a direct convolution on a zero-inserted input -----------------
+@exercise(points=20, cases=_matrix_cases, reference=_matrix, forbidden=forbid(ANY_CONV, JACOBIAN),
+          atol=1e-6, rtol=0.0,
+          mistakes=(
+              Mistake("returned-transpose",
+                      "this is Cᵀ, not C: C has one row per output pixel and one column per "
+                      "input pixel, shape (H_out·W_out, H·W)",
+                      lambda c: _matrix(c, transpose=True)),
+              Mistake("kernel-flipped",
+                      "the kernel is flipped: row (i, j) of C holds w[u, v] in the column of "
+                      "input pixel (s·i − p + u, s·j − p + v) (cross-correlation, as conv2d "
+                      "computes)",
+                      lambda c: _matrix(c, flipped=True)),
+              Mistake("padding-ignored",
+                      "padding was ignored: with padding p the output has more positions, and "
+                      "taps that fall in the zero border simply have no column",
+                      changed(_matrix, padding=lambda c: 0), when=lambda c: c.padding > 0),
+              Mistake("column-major",
+                      "pixels were numbered column by column; number them row-major, pixel "
+                      "(i, j) of an H×W image is i·W + j (what reshape(-1) does)",
+                      lambda c: _matrix(c, column_major=True))),
+          title="the convolution matrix C",
+          summary="the matrix C of a single-channel convolution, then C transposed read as the "
+                  "transposed convolution, the adjoint and the input gradient")
+def conv_matrix(input_hw, w, stride=1, padding=0):
+    """The matrix C of a single-channel convolution: conv2d(x) == C @ x.reshape(-1).
+
+    Inputs:
+    - input_hw: tuple (H, W) of ints, the input size
+    - w: kernel, a float tensor of shape (kH, kW)
+    - stride: int s >= 1; padding: int p >= 0 (zeros on each side of the input)
+
+    Returns:
+    - C: dense tensor of shape (H_out * W_out, H * W), the dtype of w, where
+        H_out = (H + 2p - kH) // s + 1  (likewise W_out)
+        C[i*W_out + j, r*W + q] = w[u, v]  for r = s*i - p + u, q = s*j - p + v inside the image
+      and 0 elsewhere.
+
+    Ours is about 12 lines (four nested loops are fine at these sizes).
+    """
+
+
+# -- 3. overlap counts ------------------------------------------------------------------------
+def _overlap_cases(rng: np.random.Generator) -> list[Case]:
+    specs = [((4, 4), 3, 2), ((3, 5), 4, 2), ((4, 3), 3, 1), ((3, 3), 5, 3), ((2, 4), 2, 3)]
+    return [Case.of(f"size={specs[i][0]}, k={specs[i][1]}, s={specs[i][2]}", size=specs[i][0],
+                    kernel_size=specs[i][1], stride=specs[i][2])
+            for i in rng.permutation(len(specs))]
+
+
+def _overlap_ref(c: Case) -> Outputs:
+    return (overlap_counts(c.size, c.kernel_size, c.stride).numpy().astype(np.int64),)
+
+
+@exercise(points=10, cases=_overlap_cases, reference=_overlap_ref, atol=0.0, rtol=0.0,
+          forbidden=forbid(ANY_CONV, "convlab.linalg.overlap_counts"),
+          mistakes=(Mistake("stride-ignored",
+                            "the stamps were placed one pixel apart: input (i, j) stamps its k×k "
+                            "kernel at (s·i, s·j)",
+                            changed(_overlap_ref, stride=lambda c: 1)),),
+          title="overlap counts",
+          summary="how many stamps cover each output pixel, the cause of checkerboards")
+def overlap_count(size, kernel_size, stride):
+    """How many kernel stamps of a transposed convolution cover each output pixel (no padding).
+
+    Inputs:
+    - size: tuple (H, W) of ints, the input size
+    - kernel_size: int k >= 1 (a square k x k kernel)
+    - stride: int s >= 1
+
+    Returns:
+    - counts: torch.int64 tensor of shape (s*(H-1) + k, s*(W-1) + k);
+      counts[r, q] = number of input positions (i, j) with s*i <= r < s*i + k and s*j <= q < s*j + k
+
+    Ours is about 6 lines.
+    """
+
+
+# -- 4. transposed convolution as a direct convolution on a zero-inserted input -----------------
 def _zero_insert_cases(rng: np.random.Generator) -> list[Case]:
     specs = [  # (N, C_in, C_out, H, W, k, stride, padding)
         (2, 3, 3, 3, 3, 3, 2, 0),
@@ -180,298 +221,67 @@ def _zero_insert_cases(rng: np.random.Generator) -> list[Case]:
         (2, 2, 2, 3, 3, 2, 1, 0),
         (1, 1, 2, 5, 5, 3, 2, 3),  # padding > k − 1: the zero-inserted input is cropped
     ]
-    cases = []
-    for n, cin, cout, h, w, k, s, p in specs:
-        x = rng.standard_normal((n, cin, h, w)).astype(np.float32)
-        wt = rng.standard_normal((cin, cout, k, k)).astype(np.float32)
-        cases.append(Case((x, wt), {"stride": s, "padding": p},
-                          label=f"C_in={cin}, C_out={cout}, k={k}, s={s}, p={p}"))
-    return cases
+    return [Case.of(f"C_in={cin}, C_out={cout}, k={k}, s={s}, p={p}",
+                    x=rng.standard_normal((n, cin, h, w)).astype(np.float32),
+                    w=rng.standard_normal((cin, cout, k, k)).astype(np.float32),
+                    stride=s, padding=p)
+            for n, cin, cout, h, w, k, s, p in specs]
 
 
-def _zero_insert_ref(case: Case, w: np.ndarray | None = None, **change: int) -> Outputs:
-    x, w0 = case.args
-    kw = {**case.kwargs, **change}
-    return (transposed_reference(x, w0 if w is None else w, None, **kw),)
+@exercise(points=20, cases=_zero_insert_cases, reference=_transposed,
+          forbidden=forbid(TRANSPOSED),
+          mistakes=(
+              Mistake("kernel-not-flipped",
+                      "the kernel was not flipped in the zero-insertion construction: the direct "
+                      "convolution must use w flipped in both spatial axes, w[:, :, ::-1, ::-1] "
+                      "(torch.flip(w, (2, 3)))",
+                      lambda c: _transposed(c, w=flip(c.w))),
+              Mistake("channel-axes-not-swapped",
+                      "the weight's channel axes were not swapped: conv2d wants (C_out, C_in, "
+                      "kH, kW), a transposed weight is (C_in, C_out, kH, kW); transpose axes 0 "
+                      "and 1",
+                      _swapped, when=_square),
+              Mistake("s-zeros-inserted",
+                      "s zeros were inserted between neighbouring inputs; insert s − 1 (stride "
+                      "2 puts one zero between each pair)",
+                      changed(_transposed, stride=lambda c: c.stride + 1)),
+              Mistake("padding-not-reduced",
+                      "the zero-inserted input was padded by k − 1 on each side whatever the "
+                      "padding; pad by k − 1 − p (crop when that is negative)",
+                      changed(_transposed, padding=lambda c: 0), when=lambda c: c.padding > 0)),
+          title="transposed convolution as a direct convolution",
+          summary="the transposed convolution as a stride-1 convolution of the zero-inserted, "
+                  "padded input with the flipped kernel")
+def zero_insert_conv(x, w, stride=1, padding=0):
+    """Transposed convolution (no bias, no output_padding) as a stride-1 direct convolution.
 
+    Inputs:
+    - x: input, (N, C_in, H, W)
+    - w: transposed-convolution weight, (C_in, C_out, kH, kW)
+    - stride: int s >= 1; padding: int p >= 0
 
-ZERO_INSERT_CONV = Exercise(
-    chapter="ch03",
-    name="zero_insert_conv",
-    entry="zero_insert_conv",
-    points=20,
-    make_cases=_zero_insert_cases,
-    reference=_zero_insert_ref,
-    forbidden=TRANSPOSED_APIS,
-    diagnoses=(
-        Diagnosis(
-            "kernel-not-flipped",
-            "the kernel was not flipped in the zero-insertion construction: the direct "
-            "convolution must use w flipped in both spatial axes, w[:, :, ::-1, ::-1] "
-            "(torch.flip(w, (2, 3)))",
-            lambda c: _zero_insert_ref(c, w=_flipped(c.args[1])),
-        ),
-        Diagnosis(
-            "channel-axes-not-swapped",
-            "the weight's channel axes were not swapped: conv2d wants (C_out, C_in, kH, kW), "
-            "a transposed weight is (C_in, C_out, kH, kW); transpose axes 0 and 1",
-            lambda c: _zero_insert_ref(c, w=_square_channels(c.args[1])),
-        ),
-        Diagnosis(
-            "s-zeros-inserted",
-            "s zeros were inserted between neighbouring inputs; insert s − 1 (stride 2 puts "
-            "one zero between each pair)",
-            lambda c: _zero_insert_ref(c, stride=c.kwargs["stride"] + 1),
-        ),
-        Diagnosis(
-            "padding-not-reduced",
-            "the zero-inserted input was padded by k − 1 on each side whatever the padding; "
-            "pad by k − 1 − p (crop when that is negative)",
-            lambda c: _zero_insert_ref(_needs(c, "padding"), padding=0),
-        ),
-    ),
-    title="transposed convolution as a direct convolution",
-)
+    Returns:
+    - out: (N, C_out, H_out, W_out) with H_out = s*(H - 1) - 2p + kH (likewise W_out), equal to
+      conv_transpose2d(x, w, stride=s, padding=p), computed as
+        z   = zeros of shape (N, C_in, s*(H-1) + 1, s*(W-1) + 1);  z[:, :, ::s, ::s] = x
+        z   = pad z by kH-1-p rows and kW-1-p columns on each side (negative: crop)
+        out = F.conv2d(z, w flipped in both spatial axes, axes 0 and 1 swapped)
 
-
-# -- 3. the convolution matrix C -----------------------------------------------------------------
-def _matrix_cases(rng: np.random.Generator) -> list[Case]:
-    specs = [  # ((H, W), (kH, kW), stride, padding)
-        ((4, 4), (3, 3), 1, 0),
-        ((5, 4), (3, 3), 2, 1),
-        ((6, 6), (2, 2), 2, 0),
-        ((4, 5), (3, 2), 1, 1),
-        ((3, 3), (3, 3), 1, 1),
-    ]
-    cases = []
-    for (h, w), (kh, kw), s, p in specs:
-        wt = rng.standard_normal((kh, kw)).astype(np.float32)
-        cases.append(Case(((h, w), wt), {"stride": s, "padding": p},
-                          label=f"{h}×{w} input, {kh}×{kw} kernel, s={s}, p={p}"))
-    return cases
-
-
-def _matrix(hw: tuple[int, int], w: np.ndarray, stride: int, padding: int) -> np.ndarray:
-    from convlab.linalg import conv_matrix
-
-    C = conv_matrix(hw, _t(w)[None, None], stride=stride, padding=padding)  # (Ho·Wo, H·W)
-    return _out(C, w)
-
-
-def _matrix_ref(case: Case) -> Outputs:
-    hw, w = case.args
-    return (_matrix(hw, w, **case.kwargs),)
-
-
-def _matrix_column_major(case: Case) -> Outputs:
-    (h, w), wt = case.args
-    C = _matrix((h, w), wt, **case.kwargs)
-    ho, wo = _output_hw(case)
-    rows = np.arange(ho * wo).reshape(ho, wo).T.ravel()  # column-major order of output pixels
-    cols = np.arange(h * w).reshape(h, w).T.ravel()
-    return (C[np.ix_(rows, cols)],)
-
-
-def _output_hw(case: Case) -> tuple[int, int]:
-    from convlab.analysis import conv_output_size
-
-    (h, w), wt = case.args
-    s, p = case.kwargs["stride"], case.kwargs["padding"]
-    return conv_output_size(h, wt.shape[0], s, p), conv_output_size(w, wt.shape[1], s, p)
-
-
-def _matrix_variant(case: Case, flip: bool = False, transpose: bool = False,
-                    **change: int) -> Outputs:
-    hw, w = case.args
-    C = _matrix(hw, _flipped(w) if flip else w, **{**case.kwargs, **change})
-    return (np.ascontiguousarray(C.T) if transpose else C,)
-
-
-CONV_MATRIX = Exercise(
-    chapter="ch03",
-    name="conv_matrix",
-    entry="conv_matrix",
-    points=20,
-    make_cases=_matrix_cases,
-    reference=_matrix_ref,
-    forbidden=ANY_CONV_APIS + JACOBIAN_APIS,
-    diagnoses=(
-        Diagnosis(
-            "returned-transpose",
-            "this is Cᵀ, not C: C has one row per output pixel and one column per input pixel, "
-            "shape (H_out·W_out, H·W)",
-            lambda c: _matrix_variant(c, transpose=True),
-        ),
-        Diagnosis(
-            "kernel-flipped",
-            "the kernel is flipped: row (i, j) of C holds w[u, v] in the column of input pixel "
-            "(s·i − p + u, s·j − p + v) (cross-correlation, as conv2d computes)",
-            lambda c: _matrix_variant(c, flip=True),
-        ),
-        Diagnosis(
-            "padding-ignored",
-            "padding was ignored: with padding p the output has more positions, and taps that "
-            "fall in the zero border simply have no column",
-            lambda c: _matrix_variant(_needs(c, "padding"), padding=0),
-        ),
-        Diagnosis(
-            "column-major",
-            "pixels were numbered column by column; number them row-major, pixel (i, j) of an "
-            "H×W image is i·W + j (what reshape(-1) does)",
-            _matrix_column_major,
-        ),
-    ),
-    atol=1e-6,
-    rtol=0.0,
-    title="the convolution matrix C",
-)
-
-
-# -- 4. overlap counts ------------------------------------------------------------------------
-def _overlap_cases(rng: np.random.Generator) -> list[Case]:
-    specs = [((4, 4), 3, 2), ((3, 5), 4, 2), ((4, 3), 3, 1), ((3, 3), 5, 3), ((2, 4), 2, 3)]
-    order = rng.permutation(len(specs))
-    return [Case((specs[i][0], specs[i][1], specs[i][2]), {},
-                 label=f"size={specs[i][0]}, k={specs[i][1]}, s={specs[i][2]}") for i in order]
-
-
-def _overlap_ref(case: Case, stride: int | None = None) -> Outputs:
-    from convlab.linalg import overlap_counts
-
-    size, k, s = case.args
-    counts = overlap_counts(size, k, s if stride is None else stride)
-    return (counts.numpy().astype(np.int64),)
-
-
-OVERLAP_COUNT = Exercise(
-    chapter="ch03",
-    name="overlap_count",
-    entry="overlap_count",
-    points=10,
-    make_cases=_overlap_cases,
-    reference=_overlap_ref,
-    forbidden=ANY_CONV_APIS + ("convlab.linalg.overlap_counts",),
-    diagnoses=(
-        Diagnosis(
-            "stride-ignored",
-            "the stamps were placed one pixel apart: input (i, j) stamps its k×k kernel at "
-            "(s·i, s·j)",
-            lambda c: _overlap_ref(c, stride=1),
-        ),
-    ),
-    atol=0.0,
-    rtol=0.0,
-    title="overlap counts",
-)
+    Ours is about 8 lines.
+    """
 
 
 # -- 5. the training check ---------------------------------------------------------------------
-def as_conv_transpose2d(func: Callable[..., Any]) -> Callable[..., torch.Tensor]:
-    """A student's ``conv_transpose2d_scatter(x, w, b, stride, padding, output_padding)`` behind
-    the reference signature ``conv_transpose2d(x, weight, bias=None, stride=1, padding=0,
-    output_padding=0, groups=1, dilation=1)``."""
-
-    def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                         stride: int = 1, padding: int = 0, output_padding: int = 0,
-                         groups: int = 1, dilation: int = 1) -> torch.Tensor:
-        if groups != 1 or dilation != 1:
-            raise ValueError("the exercise's transposed convolution has groups=1, dilation=1")
-        return func(x, weight, bias, stride, padding, output_padding)
-
-    return conv_transpose2d
+train_decoder = training_check(
+    name="train_decoder", entry="conv_transpose2d_scatter", points=20,
+    # Only the transposed convolutions: exercise 4 (zero_insert_conv) calls F.conv2d by design.
+    forbidden=forbid(TRANSPOSED, TORCH_CONV_ENGINE),
+    training=Training(net=DigitsAutoencoder, adapt=as_conv_transpose2d, targets="image",
+                      loss="mse", optimizer="adam", lr=0.01, steps=150, metric="mse", bar=0.015,
+                      curve_atol=0.002, curve_rtol=0.1),
+    summary="your scatter upsamples in the decoder of DigitsAutoencoder; the "
+            "reconstruction-loss curve must track the reference's and the test error clear a bar")
 
 
-@dataclasses.dataclass(frozen=True)
-class DecoderTrainingExercise(TrainingExercise):
-    """The student's transposed convolution upsamples in the decoder of
-    :class:`~convlab.models.small.DigitsAutoencoder`, trained to reconstruct the digits.
-
-    The case holds the seed (initial weights and batch order). ``run`` (in the worker) trains
-    the autoencoder, its decoder calling the student's op, for ``steps_gpu`` Adam steps on a GPU
-    or ``steps_cpu`` on the CPU, and returns the per-step reconstruction loss (MSE) and the final
-    weights. ``judge`` (in the grader) trains the reference autoencoder (convlab's ops) from the
-    same seed on the same batches for as many steps and requires the two curves, smoothed over
-    ``window`` steps, to agree within ``curve_atol + curve_rtol·reference``; then it loads the
-    returned weights into a reference autoencoder and requires its test reconstruction error
-    to be at most the bar (so a made-up curve cannot pass).
-    """
-
-    steps_cpu: int = 150
-    steps_gpu: int = 400
-    lr: float = 0.01
-    curve_atol: float = 0.002
-    curve_rtol: float = 0.1
-    mse_bar_cpu: float = 0.015
-    mse_bar_gpu: float = 0.006
-
-    loss_name: ClassVar[str] = "reconstruction loss"
-    metric_flag: ClassVar[str] = "training-error"
-
-    def make_net(self, seed: int) -> TrainableNet:
-        from convlab.models.small import DigitsAutoencoder
-
-        return DigitsAutoencoder(seed=seed)
-
-    def adapt(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        return as_conv_transpose2d(func)
-
-    def _train(self, conv_transpose: Callable[..., Any] | None, seed: int, steps: int,
-               device: torch.device) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        import torch.nn.functional as F
-
-        from convlab.data import digits_loaders
-        from convlab.models.small import DigitsAutoencoder
-        from convlab.train import fit
-
-        net = DigitsAutoencoder(conv_transpose=conv_transpose, seed=seed)
-        train, _ = digits_loaders(batch_size=self.batch_size, seed=seed, targets="image")
-        history = fit(net, train, None, steps=steps, lr=self.lr, optimizer="adam",
-                      device=device, seed=seed, loss_fn=F.mse_loss, progress=False)
-        return np.asarray(history.train_loss, dtype=np.float32), net.state_arrays()
-
-    def curve_limit(self, ref: np.ndarray) -> float | np.ndarray:
-        return self.curve_atol + self.curve_rtol * ref
-
-    def divergence_message(self, step: int, losses: np.ndarray, reference: np.ndarray,
-                           mine: np.ndarray, ref: np.ndarray) -> str:
-        return (f"the reconstruction-loss curve diverges from the reference after step {step} "
-                f"(smoothed over {self.window} steps: {mine[step]:.4f} against "
-                f"{ref[step]:.4f})")
-
-    def assess(self, net: TrainableNet, seed: int, steps: int) -> tuple[bool, str]:
-        import torch.nn.functional as F
-
-        from convlab.data import digits_loaders
-        from convlab.train import evaluate
-
-        _, test = digits_loaders(batch_size=self.batch_size, seed=seed, targets="image")
-        mse, _ = evaluate(net, test, torch.device("cpu"), loss_fn=F.mse_loss)
-        bar = self.mse_bar_gpu if steps == self.steps_gpu else self.mse_bar_cpu
-        if mse > bar:
-            return False, (f"the trained weights reconstruct the test digits with MSE "
-                           f"{mse:.4f}, above the bar {bar}")
-        return True, f"test reconstruction MSE {mse:.4f}"
-
-
-TRAIN_DECODER = DecoderTrainingExercise(
-    chapter="ch03",
-    name="train_decoder",
-    entry="conv_transpose2d_scatter",
-    points=20,
-    make_cases=seed_cases("DigitsAutoencoder on the digits"),
-    # Only the transposed convolutions: the grader scans every answer cell before this check,
-    # and exercise 4 (zero_insert_conv) calls F.conv2d by design.
-    forbidden=TRANSPOSED_APIS + ("torch.convolution", "torch._convolution"),
-)
-
-
-#: In notebook order. Exercise 4 (zero insertion) uses F.conv2d by design, so it comes after
-#: the exercises that forbid it: the grader's static scan reads every answer cell up to the
-#: exercise being graded.
-EXERCISES: tuple[Exercise, ...] = (
-    CONV_TRANSPOSE2D_SCATTER,
-    CONV_MATRIX,
-    OVERLAP_COUNT,
-    ZERO_INSERT_CONV,
-    TRAIN_DECODER,
-)
+EXERCISES = declare(__name__, conv_transpose2d_scatter, conv_matrix, overlap_count,
+                    zero_insert_conv, train_decoder)

@@ -3,37 +3,24 @@ records the call and raises :class:`ForbiddenAPIError`.
 
 The record survives even when the student catches the exception, so a violation is found
 whatever the code does next. The grader backs this with a static scan of the source
-(:mod:`autograder.scan`).
+(:mod:`autograder.scan`). Names resolve through :func:`convlab.exercises.apis.resolve`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 from collections.abc import Iterator
 from typing import Any
+
+from .apis import resolve
+
+#: The resolver under its earlier private name.
+_resolve = resolve
 
 
 class ForbiddenAPIError(RuntimeError):
     """Raised when a solution calls an API its exercise forbids."""
-
-
-def _resolve(dotted: str) -> tuple[Any, str]:
-    """``"torch.nn.functional.conv2d"`` → (the ``torch.nn.functional`` module, ``"conv2d"``).
-
-    Class attributes work too: ``"torch.Tensor.unfold"`` → (``torch.Tensor``, ``"unfold"``).
-    """
-    parts = dotted.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            owner: Any = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for attr in parts[cut:-1]:
-            owner = getattr(owner, attr)
-        return owner, parts[-1]
-    raise ValueError(f"cannot resolve forbidden API {dotted!r}")
 
 
 class Forbidden:
@@ -55,7 +42,7 @@ class Forbidden:
 
     def __enter__(self) -> Forbidden:
         for name in self.names:
-            owner, attr = _resolve(name)
+            owner, attr = resolve(name)
             had = attr in vars(owner) if hasattr(owner, "__dict__") else True
             original = getattr(owner, attr)
             self._saved.append((owner, attr, vars(owner).get(attr, original), had))

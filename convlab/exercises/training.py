@@ -1,36 +1,33 @@
-"""The training checks' shared contract: train in the worker, re-train the reference in the
-grader, compare the two loss curves, then evaluate the returned weights in a reference network.
+"""Training checks as data: a student's piece trains a small network like convlab's does.
 
-Each chapter's training check subclasses :class:`TrainingExercise` and fills in the network,
-the training run and the evaluation of the weights; the curve comparison, the checks on the
-returned arrays and the feedback lines live here once.
+A :class:`Training` says what is trained (a network factory that takes the piece), on what data,
+with which loss, optimizer and number of steps, and how the result is judged (a metric and its
+pass bar). :func:`training_check` turns it into an exercise:
+
+* ``run`` (in the worker) trains the network built on the student's piece for ``steps`` steps
+  from the case's seed and returns the loss curve and the final weights;
+* ``judge`` (in the grader) trains the reference network (convlab's piece) from the same seed
+  on the same batches, once per grading run (cached), requires the two curves, smoothed over
+  ``window`` steps, to agree within ``curve_atol + curve_rtol · reference``, then loads the
+  returned weights into a reference network and requires the metric to clear the bar (so a
+  made-up curve cannot pass).
+
+Fairness: the steps and the bar are the same numbers on a CPU and on a GPU, so a grade does not
+depend on the grading hardware; and other exercises' functions the piece calls are replaced by
+convlab's during the run (``stand_ins``), so a mistake there is not charged twice.
 """
 
 from __future__ import annotations
 
-import abc
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from .spec import Attempt, Case, Exercise, Outputs, Verdict
-
-
-def no_reference(case: Case) -> Outputs:
-    """A training check's ``reference``: unused, ``judge`` trains the reference network."""
-    return ()
-
-
-def seed_cases(label: str) -> Callable[[np.random.Generator], list[Case]]:
-    """``make_cases`` of a training check: one case holding a seed drawn from ``rng``."""
-
-    def make_cases(rng: np.random.Generator) -> list[Case]:
-        return [Case(kwargs={"seed": int(rng.integers(0, 2**31 - 1))}, label=label)]
-
-    return make_cases
 
 
 class TrainableNet(Protocol):
@@ -41,145 +38,202 @@ class TrainableNet(Protocol):
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingExercise(Exercise, abc.ABC):
-    """A training check: the student's op trains a small network on the digits.
+def _identity(func: Callable[..., Any]) -> Callable[..., Any]:
+    return func
 
-    The case holds the seed (initial weights and batch order). ``run`` (in the worker) trains
-    the network built on the student's op for ``steps_gpu`` steps on a GPU, or ``steps_cpu``
-    on the CPU, and returns the per-step loss curve followed by the final weights (in
-    ``state_arrays`` order). ``judge`` (in the grader) trains the reference network from the
-    same seed on the same batches for as many steps, requires the two curves, smoothed over
-    ``window`` steps (a moving average), to stay within :meth:`curve_limit` of each other, then
-    loads the returned weights into a reference network and requires :meth:`assess` to pass
-    (so a made-up curve cannot pass).
+
+@dataclasses.dataclass(frozen=True)
+class Training:
+    """What a training check trains and how it is judged.
+
+    Args:
+        net: ``net(piece, seed=seed)`` builds the network on ``piece`` (convlab's reference
+            when ``None``), its weights drawn from ``seed``.
+        adapt: turns the student's function into the ``piece`` the network calls.
+        targets: ``digits_loaders``'s targets, ``"label"`` (classification) or ``"image"``.
+        loss: ``"cross_entropy"`` or ``"mse"``.
+        optimizer, lr, steps, batch_size: the run (``steps`` the same on any hardware).
+        metric: ``"accuracy"`` (passes at or above ``bar``) or ``"mse"`` (at or below).
+        bar: the pass bar on the test split, the same on any hardware.
+        window, curve_atol, curve_rtol: the curve comparison.
+        stand_ins: ``(name, convlab's function)`` pairs; during the run the student's own
+            ``name`` is replaced by convlab's, so only the piece itself is tested.
     """
 
-    reference: Callable[[Case], Outputs] = no_reference
-    timeout_s: float = 300.0
-    title: str = "training check"
-    steps_cpu: int = 100
-    steps_gpu: int = 300
-    batch_size: int = 64
+    net: Callable[..., Any]
+    bar: float
+    adapt: Callable[[Callable[..., Any]], Callable[..., Any]] = _identity
+    targets: str = "label"
+    loss: str = "cross_entropy"
+    optimizer: str = "sgd"
     lr: float = 0.05
+    steps: int = 100
+    batch_size: int = 64
+    metric: str = "accuracy"
     window: int = 10
     curve_atol: float = 0.05
+    curve_rtol: float = 0.0
+    stand_ins: tuple[tuple[str, Callable[..., Any]], ...] = ()
 
-    #: What the loss curve measures, as feedback names it.
-    loss_name: ClassVar[str] = "training loss"
-    #: The feedback flag of weights that miss the bar.
-    metric_flag: ClassVar[str] = "training-accuracy"
-    #: Whether a judge given no cases fails rather than passes.
-    needs_cases: ClassVar[bool] = False
+    def __post_init__(self) -> None:
+        if self.metric not in ("accuracy", "mse") or self.loss not in ("cross_entropy", "mse"):
+            raise ValueError(f"metric must be 'accuracy' or 'mse' and loss 'cross_entropy' or "
+                             f"'mse', got {self.metric!r}, {self.loss!r}")
 
-    @abc.abstractmethod
-    def make_net(self, seed: int) -> TrainableNet:
-        """The reference network, initialised from ``seed``."""
+    @property
+    def metric_flag(self) -> str:
+        return "training-accuracy" if self.metric == "accuracy" else "training-error"
 
-    @abc.abstractmethod
-    def _train(self, op: Callable[..., Any] | None, seed: int, steps: int,
-               device: torch.device) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Train the network built on ``op`` (the reference op when ``None``) for ``steps``
-        steps from ``seed``; returns the loss curve ``(steps,)`` (float32) and the weights."""
+    @property
+    def passes_text(self) -> str:
+        """The bar in words, as the notebook states it."""
+        if self.metric == "accuracy":
+            return f"test accuracy at least {self.bar:.0%} after {self.steps} steps"
+        return f"test reconstruction MSE at most {self.bar} after {self.steps} steps"
 
-    @abc.abstractmethod
-    def assess(self, net: TrainableNet, seed: int, steps: int) -> tuple[bool, str]:
-        """Evaluate the returned weights loaded in ``net`` after a ``steps``-step run:
-        ``(passes, text)``, ``text`` the failure message, or the metric's summary on a pass."""
+    def loaders(self, seed: int) -> tuple[Any, Any]:
+        from convlab.data import digits_loaders
 
-    def adapt(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """The student's function as the op :meth:`_train` expects."""
-        return func
+        return digits_loaders(batch_size=self.batch_size, seed=seed, targets=self.targets)
 
-    def _reference_losses(self, seed: int, steps: int) -> np.ndarray:
-        """The reference network's loss curve ``(steps,)`` from ``seed``."""
-        from convlab.train import pick_device
+    def loss_fn(self) -> Callable[..., torch.Tensor] | None:
+        return torch.nn.functional.mse_loss if self.loss == "mse" else None
 
-        reference, _ = self._train(None, seed, steps, pick_device())
-        return reference
+    def train(self, piece: Callable[..., Any] | None, seed: int,
+              device: torch.device) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Train the network on ``piece`` (the reference when ``None``): the loss curve
+        ``(steps,)`` (float32) and the final weights."""
+        from convlab.train import fit
 
-    def curve_limit(self, ref: np.ndarray) -> float | np.ndarray:
-        """The largest allowed gap between the smoothed curves, given the smoothed reference."""
-        return self.curve_atol
+        net = self.net(piece, seed=seed)
+        train, _ = self.loaders(seed)
+        threads = torch.get_num_threads()
+        if device.type == "cpu":
+            torch.set_num_threads(1)  # networks this small run fastest on one thread
+        try:
+            history = fit(net, train, None, steps=self.steps, lr=self.lr,
+                          optimizer=self.optimizer, device=device, seed=seed,
+                          loss_fn=self.loss_fn(), progress=False)
+        finally:
+            torch.set_num_threads(threads)
+        return np.asarray(history.train_loss, dtype=np.float32), net.state_arrays()
 
-    def divergence_message(self, step: int, losses: np.ndarray, reference: np.ndarray,
-                           mine: np.ndarray, ref: np.ndarray) -> str:
-        """Feedback for curves that part at ``step`` (raw curves ``losses``, ``reference``;
-        smoothed ones ``mine``, ``ref``)."""
-        return (f"the loss curve diverges from the reference after step {step} (smoothed "
-                f"over {self.window} steps: {losses[step:step + self.window].mean():.3f} "
-                f"against {reference[step:step + self.window].mean():.3f})")
+    def assess(self, net: TrainableNet, seed: int) -> tuple[bool, str]:
+        """``(passes, text)`` for trained weights loaded in ``net``."""
+        from convlab.train import evaluate
+
+        _, test = self.loaders(seed)
+        loss, accuracy = evaluate(net, test, torch.device("cpu"), loss_fn=self.loss_fn())
+        if self.metric == "accuracy":
+            if accuracy < self.bar:
+                return False, f"test accuracy {accuracy:.0%} is below the bar {self.bar:.0%}"
+            return True, f"test accuracy {accuracy:.1%}"
+        if loss > self.bar:
+            return False, f"test reconstruction MSE {loss:.4f} is above the bar {self.bar}"
+        return True, f"test reconstruction MSE {loss:.4f}"
+
+
+@functools.lru_cache(maxsize=32)
+def reference_run(training: Training, seed: int,
+                  device: str) -> tuple[np.ndarray, tuple[tuple[str, np.ndarray], ...]]:
+    """The reference network's run, computed once per process for each seed and device."""
+    losses, weights = training.train(None, seed, torch.device(device))
+    return losses, tuple(weights.items())
+
+
+def _seed_case(rng: np.random.Generator) -> list[Case]:
+    return [Case(kwargs={"seed": int(rng.integers(0, 2**31 - 1))}, label="training run")]
+
+
+def _no_reference(case: Case) -> Outputs:
+    return ()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingExercise(Exercise):
+    """An exercise whose check is a :class:`Training` run of the student's ``entry``."""
+
+    training: Training | None = None
+    timeout_s: float = 300.0
+
+    @property
+    def spec(self) -> Training:
+        assert self.training is not None, f"{self.name}: a training check needs its Training"
+        return self.training
+
+    def _piece(self) -> str:
+        t = self.spec
+        text = f"the network built on your {self.entry}"
+        if t.stand_ins:
+            names = ", ".join(name for name, _ in t.stand_ins)
+            text += f" (convlab's {names} standing in for yours)"
+        return text
 
     def run(self, func: Callable[..., Any], case: Case) -> Outputs:
         from convlab.train import pick_device
 
-        device = pick_device()
-        steps = self.steps_gpu if device.type == "cuda" else self.steps_cpu
-        losses, weights = self._train(self.adapt(func), case.kwargs["seed"], steps, device)
+        t = self.spec
+        scope = getattr(func, "__globals__", {})
+        saved = {name: scope[name] for name, _ in t.stand_ins if name in scope}
+        scope.update({name: f for name, f in t.stand_ins if name in saved})
+        try:
+            losses, weights = t.train(t.adapt(func), case.kwargs["seed"], pick_device())
+        finally:
+            scope.update(saved)
         return (losses, *weights.values())
 
     def judge(self, cases: Sequence[Case], attempts: Sequence[Attempt]) -> Verdict:
-        if len(attempts) != len(cases) or (self.needs_cases and not cases):
+        from convlab.train import pick_device
+
+        t = self.spec
+        if not cases or len(attempts) != len(cases):
             return Verdict(False, f"expected {len(cases)} results, got {len(attempts)}")
         message = ""
         for case, got in zip(cases, attempts, strict=True):
             if isinstance(got, str):
-                return Verdict(False, f"training failed: {got}")
+                return Verdict(False, f"training failed: {got} (in {self._piece()})")
             seed = case.kwargs["seed"]
-            names = list(self.make_net(seed).state_arrays())
+            reference, weights = reference_run(t, seed, str(pick_device()))
+            names = [name for name, _ in weights]
             if len(got) != 1 + len(names):
                 return Verdict(False, f"the run returned {len(got)} arrays, expected "
                                       f"{1 + len(names)} (a loss curve and the weights)")
             losses = np.asarray(got[0], dtype=np.float64)
-            if losses.ndim != 1 or len(losses) not in (self.steps_cpu, self.steps_gpu):
+            if losses.shape != (t.steps,):
                 return Verdict(False, f"the loss curve has shape {losses.shape}, expected "
-                                      f"({self.steps_cpu},) or ({self.steps_gpu},)")
+                                      f"({t.steps},)")
             if not np.isfinite(losses).all():
-                return Verdict(False, f"the {self.loss_name} became NaN or infinite")
-            steps = len(losses)
-            reference = self._reference_losses(seed, steps)
-            smooth = np.ones(self.window) / self.window
+                return Verdict(False, f"the loss of {self._piece()} became NaN or infinite",
+                               ("training-curve",))
+            smooth = np.ones(t.window) / t.window
             mine = np.convolve(losses, smooth, "valid")  # (steps - window + 1,)
             ref = np.convolve(reference.astype(np.float64), smooth, "valid")
             gap = np.abs(mine - ref)
-            off = np.nonzero(gap > self.curve_limit(ref))[0]
+            off = np.nonzero(gap > t.curve_atol + t.curve_rtol * ref)[0]
             if off.size:
                 step = int(off[0])
-                return Verdict(False, self.divergence_message(step, losses, reference, mine, ref),
+                return Verdict(False, f"the loss curve of {self._piece()} diverges from the "
+                                      f"reference after step {step} (smoothed over {t.window} "
+                                      f"steps: {mine[step]:.4g} against {ref[step]:.4g})",
                                ("training-curve",))
-            net = self.make_net(seed)
+            net = t.net(None, seed=seed)
             try:
                 net.load_arrays(dict(zip(names, got[1:], strict=True)))
             except ValueError as err:
                 return Verdict(False, f"the returned weights do not fit the network: {err}")
-            passes, text = self.assess(net, seed, steps)
+            passes, text = t.assess(net, seed)
             if not passes:
-                return Verdict(False, text, (self.metric_flag,))
-            message = (f"trained {steps} steps: the loss curve tracks the reference (largest "
+                return Verdict(False, f"the weights trained through {self._piece()}, in "
+                                      f"convlab's network: {text}", (t.metric_flag,))
+            message = (f"trained {t.steps} steps: the loss curve tracks the reference (largest "
                        f"smoothed gap {gap.max():.2g}), {text}")
         return Verdict(True, message)
 
 
-@dataclasses.dataclass(frozen=True)
-class DigitsClassifierTraining(TrainingExercise):
-    """A training check of a digits classifier: the returned weights pass when their test
-    accuracy reaches ``accuracy_bar_gpu`` after a GPU-length run, ``accuracy_bar_cpu`` after a
-    CPU-length one."""
-
-    accuracy_bar_cpu: float = 0.85
-    accuracy_bar_gpu: float = 0.9
-
-    #: How feedback qualifies the evaluated weights (after "of the trained weights").
-    weights_note: ClassVar[str] = ""
-
-    def assess(self, net: TrainableNet, seed: int, steps: int) -> tuple[bool, str]:
-        from convlab.data import digits_loaders
-        from convlab.train import evaluate
-
-        _, test = digits_loaders(batch_size=self.batch_size, seed=seed)
-        _, accuracy = evaluate(net, test, torch.device("cpu"))
-        bar = self.accuracy_bar_gpu if steps == self.steps_gpu else self.accuracy_bar_cpu
-        if accuracy < bar:
-            return False, (f"test accuracy {accuracy:.0%} of the trained weights"
-                           f"{self.weights_note} is below the bar {bar:.0%}")
-        return True, f"test accuracy {accuracy:.1%}"
+def training_check(*, name: str, entry: str, points: float, training: Training, summary: str,
+                   title: str = "training check", forbidden: tuple[str, ...] = (),
+                   timeout_s: float = 300.0) -> TrainingExercise:
+    """Declare a training check of the student's ``entry``."""
+    return TrainingExercise(name=name, entry=entry, points=points, make_cases=_seed_case,
+                            reference=_no_reference, forbidden=forbidden, title=title,
+                            summary=summary, timeout_s=timeout_s, training=training)

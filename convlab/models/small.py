@@ -2,7 +2,8 @@
 
 A student's convolution drops straight in: :class:`DigitsCNN` calls
 ``conv(x, weight, bias, stride=1, padding=1)`` and :class:`DigitsAutoencoder`'s decoder calls
-``conv_transpose(x, weight, bias, stride=2, padding=1, output_padding=1)``. The defaults are
+``conv_transpose(x, weight, bias, stride=2, padding=1, output_padding=1)``;
+:class:`ShuffleDigitsNet` calls ``unit(x, params, groups, stride)``. The defaults are
 convlab's own from-scratch ops (:func:`convlab.functional.conv2d`,
 :func:`convlab.functional.conv_transpose2d`). The weights are plain :class:`~torch.nn.Parameter`
 tensors drawn from a seeded generator, so two models built with the same seed are identical,
@@ -210,3 +211,103 @@ class DigitsAutoencoder(SmallNet):
         # -> (N, c1, S/2, S/2)
         y = self.conv_transpose(y, self.dec2_weight, self.dec2_bias, **up)  # -> (N, 1, S, S)
         return torch.sigmoid(y)
+
+
+# -- a small ShuffleNet ------------------------------------------------------------------------
+def shufflenet_unit_reference(
+    x: torch.Tensor,
+    params: Sequence[torch.Tensor],
+    groups: int,
+    stride: int,
+    *,
+    shuffle: bool = True,
+    shuffle_groups: int | None = None,
+    shortcut: bool = True,
+    relu_after_dw: bool = False,
+    concat_branch_first: bool = False,
+) -> torch.Tensor:
+    """The ShuffleNet unit (Zhang et al., 2018, Fig. 2b/2c) with batch norm folded into biases.
+
+    Branch: 1×1 group conv (``w1, b1``, ``groups``) → ReLU → channel shuffle (``groups``) →
+    3×3 depthwise conv (``w2, b2``, ``stride``, padding 1) → 1×1 group conv (``w3, b3``).
+    Stride 1: ``ReLU(x + branch(x))``. Stride 2: ``ReLU(cat[avgpool3×3,s2,p1(x), branch(x)])``.
+    The keyword flags build the typical mistakes (no shuffle, a shuffle with other groups, no
+    shortcut, a ReLU after the depthwise conv, the concatenation in the other order).
+
+    Shape:
+        - x: ``(N, C_in, H, W)``; w1: ``(M, C_in/g, 1, 1)``; w2: ``(M, 1, 3, 3)``;
+          w3: ``(C_b, M/g, 1, 1)`` with ``C_b = C_in`` (stride 1) or ``C_out − C_in`` (stride 2)
+        - output: ``(N, C_in, H, W)`` (stride 1) or ``(N, C_in + C_b, ⌈H/2⌉, ⌈W/2⌉)`` (stride 2)
+    """
+    from convlab.functional import channel_shuffle, conv2d
+
+    w1, b1, w2, b2, w3, b3 = params
+    h = torch.relu(conv2d(x, w1, b1, groups=groups))  # (N, M, H, W)
+    if shuffle:
+        h = channel_shuffle(h, groups if shuffle_groups is None else shuffle_groups)
+    h = conv2d(h, w2, b2, stride=stride, padding=1, groups=w2.shape[0])  # depthwise
+    if relu_after_dw:
+        h = torch.relu(h)
+    h = conv2d(h, w3, b3, groups=groups)  # (N, C_b, H', W')
+    if not shortcut:
+        return torch.relu(h)
+    if stride == 1:
+        return torch.relu(x + h)
+    pooled = F.avg_pool2d(x, 3, 2, 1)  # (N, C_in, H', W')
+    parts = (h, pooled) if concat_branch_first else (pooled, h)
+    return torch.relu(torch.cat(parts, dim=1))  # (N, C_in + C_b, H', W')
+
+
+def unit_params(rng: np.random.Generator, c_in: int, c_out: int, mid: int, groups: int,
+                stride: int, dtype: type = np.float32) -> tuple[np.ndarray, ...]:
+    """Random ``(w1, b1, w2, b2, w3, b3)`` of a ShuffleNet unit, He-scaled by fan-in."""
+    c_b = c_in if stride == 1 else c_out - c_in
+    shapes = [(mid, c_in // groups, 1, 1), (mid, 1, 3, 3), (c_b, mid // groups, 1, 1)]
+    out: list[np.ndarray] = []
+    for shape in shapes:
+        fan_in = int(np.prod(shape[1:]))
+        out.append((rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype))
+        out.append((0.1 * rng.standard_normal(shape[0])).astype(dtype))
+    return tuple(out)
+
+
+class ShuffleDigitsNet(SmallNet):
+    """A small ShuffleNet for the 8×8 digits whose two units call an injected function.
+
+    ``conv3×3(1→C) → ReLU → unit(stride 2, C→2C) → unit(stride 1, 2C→2C) → flatten →
+    linear(2C·4·4 → 10)``, each unit ``unit(x, (w1, b1, w2, b2, w3, b3), groups, stride)`` with
+    ``C/2`` bottleneck channels (default :func:`shufflenet_unit_reference`). Weights are drawn
+    from ``seed`` (He-scaled normal; :func:`unit_params` for the units).
+
+    Shape:
+        - Input: ``(N, 1, 8, 8)``; output: ``(N, 10)`` logits
+    """
+
+    def __init__(self, unit: ConvFn | None = None, channels: int = 12, groups: int = 3,
+                 seed: int = 0) -> None:
+        super().__init__()
+        if channels % (2 * groups):
+            raise ValueError(f"channels ({channels}) must be divisible by 2·groups ({2 * groups})")
+        rng = np.random.default_rng(seed)
+        self.unit = shufflenet_unit_reference if unit is None else unit
+        self.groups = groups
+        c, mid = channels, channels // 2
+
+        def param(a: np.ndarray) -> nn.Parameter:
+            return nn.Parameter(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)))
+
+        self.stem_w = param(rng.standard_normal((c, 1, 3, 3)) * np.sqrt(2 / 9))
+        self.stem_b = param(np.zeros(c))
+        self.unit1 = nn.ParameterList(param(p) for p in unit_params(rng, c, 2 * c, mid, groups, 2))
+        self.unit2 = nn.ParameterList(
+            param(p) for p in unit_params(rng, 2 * c, 2 * c, mid, groups, 1))
+        self.fc_w = param(rng.standard_normal((10, 32 * c)) / np.sqrt(32 * c))
+        self.fc_b = param(np.zeros(10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from convlab.functional import conv2d
+
+        h = torch.relu(conv2d(x, self.stem_w, self.stem_b, padding=1))  # (N, C, 8, 8)
+        h = self.unit(h, tuple(self.unit1), self.groups, 2)  # (N, 2C, 4, 4)
+        h = self.unit(h, tuple(self.unit2), self.groups, 1)  # (N, 2C, 4, 4)
+        return F.linear(h.flatten(1), self.fc_w, self.fc_b)  # (N, 10)
