@@ -205,9 +205,9 @@ class Sandbox:
             if self.no_threads:
                 out.append("seccomp-no-threads")
         if self.insecure:
-            return ["insecure", "process-group-kill", *out]
-        out += ["bubblewrap", "no-network", "pid-namespace", "ipc-namespace", "uts-namespace",
-                "cap-drop-all", "die-with-parent", "new-session", "ro-root",
+            return ["insecure", *out]
+        out += ["bubblewrap", "no-network", "pid-namespace", "uts-namespace",
+                "cap-drop-all", "new-session", "ro-root",
                 "minimal-filesystem", f"private-tmp={lim.tmp_mb}MiB",
                 f"scratch-tmpfs={lim.scratch_mb}MiB"]
         if self.device == "cpu":
@@ -248,7 +248,7 @@ class Sandbox:
             ro.append((str(p), f"{INSIDE}/extra{i}"))
             pythonpath.append(f"{INSIDE}/extra{i}")
         argv = [self.bwrap or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-                "--cap-drop", "ALL", "--clearenv",
+                "--hostname", "sandbox", "--cap-drop", "ALL", "--clearenv",
                 "--ro-bind", "/usr", "/usr"]
         for link in ("bin", "lib", "lib64", "sbin"):
             target = Path("/") / link

@@ -146,7 +146,7 @@ def test_batch_killed_halfway_resumes_and_builds_the_csv(klass, tmp_path):
     assert "outside" in results["escape"]["extra_data"]["error"]
     assert not (root.parent / "escaped.ipynb").exists()
     corr = next(t for t in results["exits"]["tests"] if t["name"].startswith("ch90.corr1d"))
-    assert "crashed" in corr["extra_data"]["flags"]
+    assert "policy" in corr["extra_data"]["flags"] and "import os" in corr["output"]
 
     with (out / "scores.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -250,7 +250,8 @@ def test_zip_size_limits(tmp_path):
 
 def test_scores_csv_from_results_files(tmp_path):
     def res(student, scores, error=None):
-        tests = [{"name": f"ch90.{k}: t", "score": v, "max_score": 2.0} for k, v in scores]
+        tests = [{"name": f"Exercise {k}: a title: with colons", "score": v, "max_score": 2.0,
+                  "extra_data": {"key": f"ch90.{k}", "flags": []}} for k, v in scores]
         extra = {"student": student} | ({"error": error} if error else {})
         return {"score": sum(v for _, v in scores), "tests": tests, "extra_data": extra}
 
@@ -258,12 +259,16 @@ def test_scores_csv_from_results_files(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(res("a", [("x", 2.0)])))
     (tmp_path / "c.json").write_text(json.dumps(res("c", [], error="unreadable")))
     (tmp_path / "torn.json").write_text("{")
+    unkeyed = res("d", [("x", 1.0)])
+    del unkeyed["tests"][0]["extra_data"]["key"]
+    (tmp_path / "d.json").write_text(json.dumps(unkeyed))
     batch.write_scores(tmp_path)
     rows = list(csv.DictReader((tmp_path / "scores.csv").open()))
     assert list(rows[0]) == ["student", "chapter", "ch90.x", "ch90.y", "total", "max_total",
                              "error"]
     assert [(r["student"], r["ch90.x"], r["ch90.y"], r["total"], r["error"]) for r in rows] == [
-        ("a", "2", "", "2", ""), ("b", "1", "2", "3", ""), ("c", "", "", "0", "unreadable")]
+        ("a", "2", "", "2", ""), ("b", "1", "2", "3", ""), ("c", "", "", "0", "unreadable"),
+        ("d", "", "", "0", "a test records no exercise key (extra_data.key)")]
 
 
 def test_workers_must_be_positive(tmp_path):

@@ -33,66 +33,179 @@ def _scores(results) -> dict[str, tuple[float, str, tuple]]:
     return {t.name.split(":")[0]: (t.score, t.output, t.flags) for t in results.tests}
 
 
-PROBE = r'''
-import json, os, socket
+PROBE = r"""
+import ctypes, json, os, resource, socket, sys, threading
 probe = {}
 def attempt(name, fn):
     try:
-        probe[name] = repr(fn())
+        probe[name] = repr(fn())[:200]
     except BaseException as exc:
         probe[name] = "refused: " + type(exc).__name__
+libc = ctypes.CDLL(None, use_errno=True)
 attempt("connect", lambda: socket.create_connection(("1.1.1.1", 53), timeout=2))
 attempt("read_notebooks", lambda: os.listdir(NOTEBOOKS))
 attempt("read_results", lambda: os.listdir(RESULTS))
 attempt("read_host_tmp", lambda: open(HOST_TMP).read())
 attempt("write_usr", lambda: open("/usr/evil", "w"))
+attempt("write_root", lambda: open("/evil", "w"))
 attempt("write_package", lambda: open("/opt/convlab-grader/lib/convlab/evil.py", "w"))
 attempt("write_scratch", lambda: open("/scratch/ok", "w").write("x"))
 attempt("write_tmp", lambda: open("/tmp/ok", "w").write("x"))
+attempt("write_dev_shm", lambda: open("/dev/shm/x", "wb").write(b"x"))
+attempt("write_dev", lambda: open("/dev/x", "wb").write(b"x"))
+attempt("write_dev_null", lambda: open("/dev/null", "wb").write(b"x"))
 attempt("fork", lambda: os.fork())
+attempt("exec", lambda: os.execv("/usr/bin/true", ["true"]))
+attempt("thread", lambda: threading.Thread(target=lambda: None).start())
+attempt("memfd", lambda: os.memfd_create("x"))
+def call(fn, *args):
+    r = fn(*args)
+    if r == -1:
+        raise OSError(ctypes.get_errno(), "refused")
+    return r
+attempt("shmget", lambda: call(libc.shmget, 0, 1 << 20, 0o1600))
+attempt("ptrace_parent", lambda: call(libc.ptrace, 16, os.getppid(), 0, 0))
+attempt("setgroups", lambda: os.setgroups([]))
+attempt("mountinfo", lambda: open("/proc/self/mountinfo").read())
+attempt("report_fds", lambda: [os.fstat(fd).st_mode for fd in range(3, 64)
+                               if _open(fd)])
+def _open(fd):
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+probe["dumpable"] = libc.prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE, inherited from the parent
+probe["pid"], probe["ppid"] = os.getpid(), os.getppid()
+probe["sid"] = os.getsid(0)
+probe["hostname"] = socket.gethostname()
+probe["rlimits"] = {n: resource.getrlimit(getattr(resource, "RLIMIT_" + n))[0]
+                    for n in ("CPU", "AS", "FSIZE", "NOFILE")}
+probe["sizes"] = {d: os.statvfs(d).f_blocks * os.statvfs(d).f_frsize for d in ("/tmp", "/scratch")}
 probe["grader_files"] = sorted(os.listdir("/opt/convlab-grader/lib/autograder"))
-probe["pid"] = os.getpid()
-probe["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 probe["env"] = sorted(os.environ)
 probe["root"] = sorted(os.listdir("/"))
 print("PROBE" + json.dumps(probe))
-'''
+"""
 
 
-def test_the_worker_is_isolated(tmp_path):
+def _job(code: str, ex) -> bytes:
+    return wire.pack_job(cells=[{"id": "probe", "source": code, "student": True}],
+                         module="grader_fixture_ch", exercise=ex.name,
+                         cases=[(c.args, dict(c.kwargs)) for c in ex.cases(1)], device="cpu")
+
+
+def _run_probe(tmp_path, box):
     host_tmp = tmp_path / "host-secret.txt"
     host_tmp.write_text("secret")
     results = tmp_path / "results"
-    results.mkdir()
+    results.mkdir(exist_ok=True)
     notebooks = Path(__file__).resolve().parents[1] / "notebooks"
     code = (f"NOTEBOOKS = {str(notebooks)!r}\nRESULTS = {str(results)!r}\n"
             f"HOST_TMP = {str(host_tmp)!r}\nimport torch\n" + PROBE + HONEST_CORR)
     ex = gt.EXERCISES_BY_NAME["corr1d"]
-    scratch = tmp_path / "scratch"
-    wire.write_job(scratch / "in", cells=[{"id": "probe", "source": code, "student": True}],
-                   module="grader_fixture_ch", exercise="corr1d",
-                   cases=[(c.args, dict(c.kwargs)) for c in ex.cases(1)], device="cpu")
-    box = Sandbox(gt.LIMITS, extra_paths=(gt.HERE,))
-    outcome = box.run(scratch, 60)
+    outcome = box.run(_job(code, ex), 60)
     assert outcome.returncode == 0, outcome.stderr
-    line = next(x for x in outcome.stdout.splitlines() if x.startswith("PROBE"))
-    probe = json.loads(line[len("PROBE"):])
-    for name in ("connect", "read_notebooks", "read_results", "read_host_tmp", "write_usr",
-                 "write_package", "fork"):
-        assert probe[name].startswith("refused"), (name, probe[name])
-    assert probe["write_scratch"] == "1" and probe["write_tmp"] == "1"
+    line = next((x for x in outcome.stdout.splitlines() if x.startswith("PROBE")), None)
+    assert line is not None, (outcome.stdout[-2000:], outcome.stderr[-2000:])
+    report = wire.unpack_report(outcome.report)
+    assert report["status"] == "ok" and report["result"]["cell_errors"] == []
+    assert ex.judge(ex.cases(1), report["result"]["attempts"]).passed
+    return json.loads(line[len("PROBE"):]), outcome
+
+
+def _refused(probe, *names):
+    return all(probe[n].startswith("refused") for n in names)
+
+
+def test_every_listed_protection_is_in_force(tmp_path):
+    """Each name in ``Sandbox.protections`` is checked here, from inside the sandbox."""
+    box = Sandbox(gt.LIMITS, extra_paths=(gt.HERE,))
+    probe, outcome = _run_probe(tmp_path, box)
+    lim = gt.LIMITS
+    mib = 1 << 20
+    checks = {
+        "process-per-exercise": probe["pid"] < 10,  # a fresh process tree, every time
+        "trusted-parent-report": probe["report_fds"] == "[]" or "4480" not in probe[
+            "report_fds"],  # no pipe (S_IFIFO) but the child's own result pipe
+        "data-only-results": True,  # tests/test_grader_wire.py
+        "wall-timeout": True,  # test_timeout_and_memory_limits
+        f"output-cap={lim.output_bytes}B": len(outcome.stdout) <= lim.output_bytes + 100,
+        "clear-env": set(probe["env"]) <= {
+            "PYTHONPATH", "HOME", "MPLBACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS", "CONVLAB_DEVICE", "PYTHONDONTWRITEBYTECODE",
+            "PYTHONHASHSEED", "LANG", "PATH", "USER", "LOGNAME", "PWD"},
+        f"rlimit-cpu={lim.cpu_s}s": probe["rlimits"]["CPU"] == lim.cpu_s,
+        f"rlimit-as={lim.memory_mb}MiB": probe["rlimits"]["AS"] == (lim.memory_mb or 0) * mib,
+        f"rlimit-fsize={lim.file_size_mb}MiB": probe["rlimits"]["FSIZE"] == lim.file_size_mb * mib,
+        f"rlimit-nofile={lim.open_files}": probe["rlimits"]["NOFILE"] == lim.open_files,
+        "seccomp-no-fork": _refused(probe, "fork"),
+        "seccomp-no-exec": _refused(probe, "exec"),
+        "seccomp-no-ptrace": _refused(probe, "ptrace_parent"),
+        "seccomp-no-memfd": _refused(probe, "memfd"),
+        "seccomp-no-sysv-shm": _refused(probe, "shmget"),
+        "seccomp-no-threads": _refused(probe, "thread"),
+        "non-dumpable-parent": probe["dumpable"] == 0,
+        "bubblewrap": True,
+        "no-network": _refused(probe, "connect"),
+        "pid-namespace": probe["pid"] < 10 and probe["ppid"] < 10,
+        "uts-namespace": probe["hostname"] == "sandbox",
+        "cap-drop-all": _refused(probe, "setgroups"),
+        "new-session": 0 < probe["sid"] < 10,  # its own session, led inside the sandbox
+        "ro-root": _refused(probe, "write_usr", "write_root", "write_package"),
+        "minimal-filesystem": _refused(probe, "read_notebooks", "read_results", "read_host_tmp")
+        and set(probe["root"]) <= {"bin", "dev", "etc", "lib", "lib64", "opt", "root", "sbin",
+                                   "scratch", "tmp", "usr"},
+        f"private-tmp={lim.tmp_mb}MiB": probe["sizes"]["/tmp"] == lim.tmp_mb * mib,
+        f"scratch-tmpfs={lim.scratch_mb}MiB": probe["sizes"]["/scratch"] == lim.scratch_mb * mib,
+        "no-proc": _refused(probe, "mountinfo"),
+        "read-only-dev": _refused(probe, "write_dev_shm", "write_dev")
+        and not _refused(probe, "write_dev_null"),
+    }
+    assert set(box.protections) <= set(checks), set(box.protections) - set(checks)
+    failed = [p for p in box.protections if not checks[p]]
+    assert not failed, (failed, probe)
     assert probe["grader_files"] == sorted(sandbox.WORKER_MODULES)  # engine, scan...: absent
-    assert probe["pid"] < 10 and len(probe["pids"]) <= 3  # its own PID namespace
-    assert set(probe["env"]) <= {"PYTHONPATH", "HOME", "MPLBACKEND", "OMP_NUM_THREADS",
-                                 "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CONVLAB_DEVICE",
-                                 "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "LANG", "PATH",
-                                 "USER", "LOGNAME",
-                                 "PWD"}
-    assert "work" not in probe["root"] and "home" not in probe["root"]
-    assert not (tmp_path / "scratch" / "in").exists()  # the job is gone before student code
-    report = wire.read_report(scratch / "out")
-    assert report["error"] is None and report["cell_errors"] == []
-    assert ex.judge(ex.cases(1), report["attempts"]).passed
+    assert _refused(probe, "write_scratch") is False and probe["write_tmp"] == "1"
+
+
+INSECURE_PROBE = r"""
+import ctypes, json, os, threading
+probe = {}
+def attempt(name, fn):
+    try:
+        probe[name] = repr(fn())[:200]
+    except BaseException as exc:
+        probe[name] = "refused: " + type(exc).__name__
+libc = ctypes.CDLL(None, use_errno=True)
+def call(fn, *args):
+    if fn(*args) == -1:
+        raise OSError(ctypes.get_errno(), "refused")
+attempt("fork", lambda: os.fork())
+attempt("exec", lambda: os.execv("/usr/bin/true", ["true"]))
+attempt("thread", lambda: threading.Thread(target=lambda: None).start())
+attempt("memfd", lambda: os.memfd_create("x"))
+attempt("ptrace_parent", lambda: call(libc.ptrace, 16, os.getppid(), 0, 0))
+attempt("parent_memory", lambda: open(f"/proc/{os.getppid()}/mem", "rb").read(1))
+probe["dumpable"] = libc.prctl(3, 0, 0, 0, 0)
+print("PROBE" + json.dumps(probe))
+"""
+
+
+def test_the_insecure_mode_lists_only_what_it_has():
+    box = Sandbox(gt.LIMITS, extra_paths=(gt.HERE,), insecure=True)
+    ex = gt.EXERCISES_BY_NAME["corr1d"]
+    outcome = box.run(_job("import torch\n" + INSECURE_PROBE + HONEST_CORR, ex), 60)
+    line = next((x for x in outcome.stdout.splitlines() if x.startswith("PROBE")), None)
+    assert line is not None, (outcome.stdout[-2000:], outcome.stderr[-2000:])
+    probe = json.loads(line[len("PROBE"):])
+    prot = set(box.protections)
+    assert "bubblewrap" not in prot and "no-proc" not in prot and "insecure" in prot
+    for name, key in (("seccomp-no-fork", "fork"), ("seccomp-no-exec", "exec"),
+                      ("seccomp-no-memfd", "memfd"), ("seccomp-no-threads", "thread"),
+                      ("seccomp-no-ptrace", "ptrace_parent")):
+        assert name in prot and _refused(probe, key), (name, probe[key])
+    assert probe["dumpable"] == 0 and _refused(probe, "parent_memory")
 
 
 def test_honest_buggy_and_stub_submissions(tmp_path):
@@ -121,7 +234,7 @@ def test_forbidden_apis_tampering_and_exits(tmp_path):
         for c in nb["cells"]:
             if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "setup_imports":
                 c["source"] = "import torch\nSCALE = 3\n"
-    # getattr on a computed name escapes the static scan; the runtime guard catches it
+    # getattr on a computed name: refused by the policy, naming the construct and the line
     sneaky = ("def corr1d(x, w):\n    f = getattr(torch.nn.functional, 'conv' + '1d')\n"
               "    try:\n        return f(x[None, None], w[None, None])[0, 0]\n"
               "    except Exception:\n" + HONEST_CORR.split(":\n", 1)[1].replace("    ", "        ")
@@ -130,16 +243,17 @@ def test_forbidden_apis_tampering_and_exits(tmp_path):
     path = gt.submission(tmp_path, {"corr1d_answer": sneaky, "double_answer": exiting},
                          edit=tamper)
     scores = _scores(gt.grader().grade(path))
-    assert scores["ch90.corr1d"][0] == 0 and "forbidden-api" in scores["ch90.corr1d"][2]
-    assert "torch.nn.functional.conv1d" in scores["ch90.corr1d"][1]
+    assert scores["ch90.corr1d"][0] == 0 and "policy" in scores["ch90.corr1d"][2]
+    assert "getattr() with a name computed at run time" in scores["ch90.corr1d"][1]
+    assert "line 2" in scores["ch90.corr1d"][1]
     # the tampered setup cell (SCALE = 3) is replaced by the source's; SystemExit is caught
     assert scores["ch90.double"][0] == 1.0, scores["ch90.double"]
     crash = gt.submission(tmp_path, {
         "corr1d_answer": "import os\ndef corr1d(x, w):\n    os._exit(3)\n",
         "double_answer": "def double(x):\n    raise KeyboardInterrupt\n"}, name="crash.ipynb")
     scores = _scores(gt.grader().grade(crash))
-    assert scores["ch90.corr1d"][0] == 0 and "crashed" in scores["ch90.corr1d"][2]
-    assert "exited with status 3" in scores["ch90.corr1d"][1]
+    assert scores["ch90.corr1d"][0] == 0 and "policy" in scores["ch90.corr1d"][2]
+    assert "import os" in scores["ch90.corr1d"][1]
     assert scores["ch90.double"][0] == 0 and "KeyboardInterrupt" in scores["ch90.double"][1]
 
 
