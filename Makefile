@@ -1,8 +1,13 @@
 # ConvLab — every target sets itself up: a fresh Debian/Ubuntu machine with Python 3.11 needs nothing else.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The interpreter that creates the environment, found before the environment joins PATH.
+ifndef PYTHON
+PYTHON := $(shell command -v python3.11 || command -v python3)
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
+# Every tool runs with the environment's bin first on PATH (nbgrader runs `alembic` by name).
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 STAMP := $(VENV)/.stamp-installed
 MATHJAX := book/_static/mathjax/tex-mml-chtml.js
 CHAPTERS := $(notdir $(wildcard notebooks/ch[0-9][0-9]))
@@ -38,7 +43,10 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -n $(JOBS) -m "not slow and not book" tests
 
-release: setup
+# The student edition needs the environment only (not MathJax); it writes release/ and keeps
+# its gradebook in _build/, creating both.
+release: $(STAMP)
+	@mkdir -p _build release
 	@for ch in $(CHAPTERS); do \
 	  $(VENV)/bin/nbgrader generate_assignment $$ch --force --CourseDirectory.root=$(CURDIR) \
 	    --CourseDirectory.source_directory=notebooks --CourseDirectory.release_directory=release \
