@@ -234,7 +234,7 @@ class Grader:
                               self.visibility, key=ex.key)
 
         program = notebook.assemble(source, nb, stop_at=ex.grade_id)
-        analysis = scan.analyse(program, ex.entry, ex.forbidden)
+        analysis = self.analyse(program, ex)
         finding = analysis.first
         if finding is not None:
             flag = "forbidden-api" if finding.kind == "forbidden" else "policy"
@@ -247,6 +247,10 @@ class Grader:
         with tempfile.TemporaryDirectory(prefix="convlab-grade-") as workdir:
             outcome = self.sandbox.run(job, wall, Path(workdir))
         return result(*self._verdict(ex, cases, outcome, wall))
+
+    def analyse(self, program: list[notebook.ProgramCell], ex: Exercise) -> scan.Analysis:
+        """The static analysis of one exercise's program (:func:`scan.analyse`)."""
+        return scan.analyse(program, ex.entry, ex.forbidden)
 
     def _verdict(self, ex: Exercise, cases: list, outcome: Outcome,
                  wall: float) -> tuple[Verdict, tuple[str, ...]]:

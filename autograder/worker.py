@@ -187,6 +187,10 @@ def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...]) 
     return errors, used
 
 
+#: Built-ins left out of the namespace the cells run in.
+_NO_BUILTINS = frozenset({"exec", "eval", "compile", "breakpoint", "input"})
+
+
 def _run_student(job: dict, ex: Any) -> bytes:
     """The child's work: cells, then the cases; returns the packed result."""
     from convlab.exercises.inkernel import attempt_all
@@ -195,7 +199,10 @@ def _run_student(job: dict, ex: Any) -> bytes:
     if ex.forbidden:
         ex = ex.replace(forbidden=tuple(dict.fromkeys(ex.forbidden + (_GUARD_SWITCH,))))
     cases = [Case(args=a, kwargs=k) for a, k in job["cases"]]
-    namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
+    # the student's namespace has no code generation among its built-ins (a second line
+    # behind the static policy, which refuses them by name)
+    restricted = {k: v for k, v in vars(builtins).items() if k not in _NO_BUILTINS}
+    namespace: dict = {"__name__": "__main__", "__builtins__": restricted}
     shell = _Shell()
     namespace["get_ipython"] = lambda: shell
 
