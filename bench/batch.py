@@ -3,7 +3,9 @@
 Each student is a copy of the instructor source notebook (every exercise passes, so every
 worker runs to the end); ``python -m autograder grade-batch``'s engine
 (:func:`autograder.batch.grade_batch`) grades them with 1 worker, then with 2, into fresh
-folders. Reported per run: wall time, students per minute and the mean time per student.
+folders, then with the Dask executor on a local cluster of 2 worker processes
+(:mod:`autograder.distributed`; skipped when ``distributed`` is not installed). Reported per
+run: wall time, students per minute and the mean time per student.
 
 The table is printed with the machine and written to ``_build/bench/batch.json``.
 
@@ -14,7 +16,9 @@ Usage: ``python -m bench.batch [--device cpu|cuda] [--quick] [--students N]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import importlib.util
 import json
 import os
 import platform
@@ -46,8 +50,9 @@ class _Subset(Grader):
 
 
 def run_batch(students: int, workers: int, *, device: str, insecure: bool,
-              skip: tuple[str, ...]) -> dict:
-    """Grade ``students`` honest copies of chapter 1 with ``workers`` at once; one table row."""
+              skip: tuple[str, ...], dask: bool = False) -> dict:
+    """Grade ``students`` honest copies of chapter 1 with ``workers`` at once (threads here, or
+    with ``dask`` the processes of a local Dask cluster); one table row."""
     ch = chapter("ch01")
     source = default_source_dir() / ch.id / ch.notebook
     with tempfile.TemporaryDirectory(prefix="convlab-bench-batch-") as tmp:
@@ -61,11 +66,23 @@ def run_batch(students: int, workers: int, *, device: str, insecure: bool,
             return _Subset(source_dir=default_source_dir(), secret=BENCH_SECRET,
                            student=student, insecure=insecure, device=device, skip=skip)
 
-        start = time.perf_counter()
-        report = grade_batch(subs, out, make_grader, workers=workers, progress=False)
-        seconds = time.perf_counter() - start
+        with contextlib.ExitStack() as stack:
+            executor = None
+            if dask:
+                from autograder.distributed import dask_executor
+
+                # the workers import this module to unpickle the grader factory
+                root = str(Path(__file__).resolve().parent.parent)
+                os.environ["PYTHONPATH"] = os.pathsep.join(
+                    filter(None, [root, os.environ.get("PYTHONPATH")]))
+                executor = stack.enter_context(dask_executor("local", workers=workers))
+            start = time.perf_counter()  # the cluster's start-up is not charged to grading
+            report = grade_batch(subs, out, make_grader, workers=workers, progress=False,
+                                 executor=executor)
+            seconds = time.perf_counter() - start
         scores = [json.loads(p.read_text())["score"] for p in out.glob("student*.json")]
-    return {"workers": workers, "students": students, "seconds": seconds,
+    return {"executor": "dask local" if dask else "threads", "workers": workers,
+            "students": students, "seconds": seconds,
             "students_per_min": 60 * students / seconds, "s_per_student": seconds / students,
             "graded": len(report.graded), "failed": len(report.failed),
             "mean_score": sum(scores) / max(len(scores), 1)}
@@ -87,15 +104,20 @@ def main(argv: list[str] | None = None) -> None:
     insecure = args.insecure or sandbox.bwrap_path() is None
     rows = [run_batch(students, int(w), device=args.device, insecure=insecure, skip=skip)
             for w in args.workers.split(",")]
+    if importlib.util.find_spec("distributed") is not None:
+        rows.append(run_batch(students, 2, device=args.device, insecure=insecure, skip=skip,
+                              dask=True))
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                "torch": torch.__version__, "device": args.device,
                "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None,
                "sandbox": "insecure" if insecure else "bubblewrap",
                "exercises_skipped": list(skip)}
     print(f"batch grading, chapter 1, {students} honest students: {machine}")
-    print(f"{'workers':>7} {'wall s':>8} {'students/min':>13} {'s/student':>10} {'score':>6}")
+    print(f"{'executor':>10} {'workers':>7} {'wall s':>8} {'students/min':>13} "
+          f"{'s/student':>10} {'score':>6}")
     for r in rows:
-        print(f"{r['workers']:>7} {r['seconds']:>8.1f} {r['students_per_min']:>13.2f} "
+        print(f"{r['executor']:>10} {r['workers']:>7} {r['seconds']:>8.1f} "
+              f"{r['students_per_min']:>13.2f} "
               f"{r['s_per_student']:>10.1f} {r['mean_score']:>6.0f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
