@@ -33,13 +33,15 @@ Shape:
     - output: (N, C_out, H_out, W_out), ``H_out = floor((H + 2p − d(kH − 1) − 1) / s) + 1``
 
 How it is computed: the input is zero-padded by one pixel all round, so that every neighbour of a
-sample inside (−1, H) × (−1, W) has a valid index and the border rule reduces to one mask;
-the four neighbours of every (tap, output pixel) are read with one ``gather`` per offset group
-and mixed into deformed columns (N, C_in·kH·kW, H_out·W_out), which one batched matrix product
-with the (G_w, C_out / G_w, C_in / G_w·kH·kW) weight turns into the output, as im2col does for
-:func:`convlab.functional.conv2d`. Every step is a differentiable tensor operation, so autograd
-gives the gradients of input, offset, weight, bias and mask (the offset's through the
-interpolation weights ``l_y``, ``l_x``, as torchvision's).
+sample inside (−1, H) × (−1, W) has a valid index and the border rule reduces to one mask, and
+laid out channels last, so that one neighbour of one sample is one contiguous row of the
+channels of its offset group. The four neighbours of every (tap, output pixel) are read with one
+``index_select`` of rows and mixed with their bilinear weights into deformed columns, which one
+batched matrix product per weight group, (H_out·W_out, kH·kW·C_in/G_w) × (kH·kW·C_in/G_w,
+C_out/G_w), turns into the output, as im2col does for :func:`convlab.functional.conv2d`
+(:func:`deformable_columns` gives the columns in im2col's layout). Every step is a
+differentiable tensor operation, so autograd gives the gradients of input, offset, weight,
+bias and mask (the offset's through the interpolation weights ``l_y``, ``l_x``, as torchvision's).
 
 Example:
     >>> import torch
@@ -146,6 +148,67 @@ def _check(
     return s, p, d, (out[0], out[1]), g_off, g_w
 
 
+def _sample(
+    x: torch.Tensor,
+    offset: torch.Tensor,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    out: tuple[int, int],
+    mask: torch.Tensor | None,
+) -> torch.Tensor:
+    """The bilinear samples: (N, G_off, H_out·W_out, kH·kW, C_in / G_off), channels last.
+
+    Channels last, so that reading one neighbour of one sample reads the ``C_in / G_off``
+    channels of its offset group as one contiguous row (``index_select`` of rows); output pixel,
+    then tap, so that with one offset group and one weight group the result already is the
+    (pixels × (tap, channel)) matrix of the convolution's product.
+    """
+    n, c, h, w = x.shape
+    (kh, kw), (ho, wo) = kernel, out
+    taps, length = kh * kw, ho * wo
+    g = offset.shape[1] // (2 * taps)
+    off = offset.view(n, g, taps, 2, ho, wo).permute(0, 1, 3, 4, 5, 2).contiguous()
+    # off: (N, G, 2, H_out, W_out, K)
+    dev, dt = x.device, x.dtype
+    # the undeformed grid: row of tap i in window h is h·s − p + i·d, likewise for columns
+    rows = (torch.arange(ho, device=dev) * stride[0] - padding[0])[:, None] + (
+        torch.arange(kh, device=dev) * dilation[0])[None, :]  # (H_out, kH)
+    cols = (torch.arange(wo, device=dev) * stride[1] - padding[1])[:, None] + (
+        torch.arange(kw, device=dev) * dilation[1])[None, :]  # (W_out, kW)
+    base_y = rows[:, None, :, None].expand(ho, 1, kh, kw).reshape(ho, 1, taps).to(dt)
+    base_x = cols[None, :, None, :].expand(1, wo, kh, kw).reshape(1, wo, taps).to(dt)
+    py = base_y + off[:, :, 0]  # (N, G, H_out, W_out, K)
+    px = base_x + off[:, :, 1]
+    inside = ((py > -1) & (py < h) & (px > -1) & (px < w)).to(dt)
+    if mask is not None:
+        inside = inside * mask.view(n, g, taps, ho, wo).permute(0, 1, 3, 4, 2).contiguous()
+    y0, x0 = py.detach().floor(), px.detach().floor()
+    ly, lx = py - y0, px - x0  # the interpolation weights carry the offsets' gradient
+    hy, hx = (1 - ly) * inside, 1 - lx  # the border rule and the modulation ride on hy, ly
+    ly = ly * inside
+    # neighbours in the image padded by one zero pixel: rows −1..H map to 0..H+1
+    hp, wp = h + 2, w + 2
+    yi = y0.clamp(-1, h - 1).long() + 1
+    xi = x0.clamp(-1, w - 1).long() + 1
+    plane = (torch.arange(n * g, device=dev) * (hp * wp)).view(n, g, 1, 1, 1)
+    corner = plane + yi * wp + xi  # top-left neighbour's row in the (N·G·H_p·W_p, C/G) table
+    xp = x.new_zeros(n, g, hp, wp, c // g)  # zero-padded, channels last
+    xp[:, :, 1 : h + 1, 1 : w + 1] = x.view(n, g, c // g, h, w).permute(0, 1, 3, 4, 2)
+    table = xp.view(-1, c // g)
+    sampled = None
+    # one neighbour at a time: each read is a quarter of the size (the allocator reuses
+    # blocks of that size instead of mapping fresh pages for one four times as large)
+    for step, weight in ((0, hy * hx), (1, hy * lx), (wp, ly * hx), (wp + 1, ly * lx)):
+        values = torch.index_select(table, 0, (corner + step).view(-1))
+        values = values.view(n, g, length * taps, c // g)
+        weight = weight.reshape(n, g, length * taps, 1)
+        sampled = values * weight if sampled is None else sampled.addcmul(values, weight)
+    assert sampled is not None
+    return sampled.view(n, g, length, taps, c // g)
+
+
 def deformable_columns(
     x: torch.Tensor,
     offset: torch.Tensor,
@@ -165,41 +228,9 @@ def deformable_columns(
     Shape: x (N, C, H, W), offset (N, 2·G·kH·kW, H_out, W_out), mask (N, G·kH·kW, H_out, W_out)
     -> (N, C, kH·kW, H_out·W_out)
     """
-    n, c, h, w = x.shape
-    (kh, kw), (ho, wo) = kernel, out
-    taps, length = kh * kw, ho * wo
-    g = offset.shape[1] // (2 * taps)
-    off = offset.view(n, g, taps, 2, ho, wo)
-    dev, dt = x.device, x.dtype
-    # the undeformed grid: row of tap i in window h is h·s − p + i·d, likewise for columns
-    rows = (torch.arange(ho, device=dev) * stride[0] - padding[0])[None, :] + (
-        torch.arange(kh, device=dev) * dilation[0])[:, None]  # (kH, H_out)
-    cols = (torch.arange(wo, device=dev) * stride[1] - padding[1])[None, :] + (
-        torch.arange(kw, device=dev) * dilation[1])[:, None]  # (kW, W_out)
-    base_y = rows[:, None, :, None].expand(kh, kw, ho, 1).reshape(taps, ho, 1).to(dt)
-    base_x = cols[None, :, None, :].expand(kh, kw, 1, wo).reshape(taps, 1, wo).to(dt)
-    py = base_y + off[:, :, :, 0]  # (N, G, K, H_out, W_out)
-    px = base_x + off[:, :, :, 1]
-    inside = (py > -1) & (py < h) & (px > -1) & (px < w)
-    y0, x0 = py.detach().floor(), px.detach().floor()
-    ly, lx = py - y0, px - x0  # the interpolation weights carry the offsets' gradient
-    hy, hx = 1 - ly, 1 - lx
-    # neighbours in the image padded by one zero pixel: rows −1..H map to 0..H+1
-    wp = w + 2
-    yi = y0.clamp(-1, h - 1).long() + 1
-    xi = x0.clamp(-1, w - 1).long() + 1
-    corner = yi * wp + xi  # top-left neighbour, (N, G, K, H_out, W_out)
-    index = torch.stack((corner, corner + 1, corner + wp, corner + wp + 1), dim=2)
-    weights = torch.stack((hy * hx, hy * lx, ly * hx, ly * lx), dim=2) * inside.unsqueeze(2)
-    if mask is not None:
-        weights = weights * mask.view(n, g, 1, taps, ho, wo)
-    xp = x.new_zeros(n, c, h + 2, wp)
-    xp[:, :, 1 : h + 1, 1 : w + 1] = x
-    xp = xp.view(n, g, c // g, (h + 2) * wp)  # (N, G, C/G, (H+2)(W+2))
-    index = index.view(n, g, 1, 4 * taps * length).expand(n, g, c // g, 4 * taps * length)
-    values = torch.gather(xp, 3, index).view(n, g, c // g, 4, taps * length)
-    sampled = (values * weights.view(n, g, 1, 4, taps * length)).sum(dim=3)  # (N, G, C/G, K·L)
-    return sampled.view(n, c, taps, length)
+    n, c = x.shape[:2]
+    sampled = _sample(x, offset, kernel, stride, padding, dilation, out, mask)  # (N,G,L,K,C/G)
+    return sampled.permute(0, 1, 4, 3, 2).reshape(n, c, kernel[0] * kernel[1], -1)
 
 
 def deform_conv2d(
@@ -236,12 +267,17 @@ def deform_conv2d(
             input; the message names the argument and the rule.
     """
     s, p, d, out, _, g_w = _check(input, offset, weight, bias, mask, stride, padding, dilation)
-    n = input.shape[0]
-    c_out, c_per_group, kh, kw = weight.shape
-    cols = deformable_columns(input, offset, (kh, kw), s, p, d, out, mask)  # (N, C, K, L)
-    cols = cols.reshape(n, g_w, c_per_group * kh * kw, out[0] * out[1])  # (N, G_w, C/G_w·K, L)
-    w = weight.reshape(g_w, c_out // g_w, c_per_group * kh * kw)  # (G_w, O, C/G_w·K)
-    y = torch.matmul(w, cols).reshape(n, c_out, *out)  # (N, C_out, H_out, W_out)
+    n, c_in = input.shape[:2]
+    c_out, cw, kh, kw = weight.shape
+    taps, length, og = kh * kw, out[0] * out[1], c_out // g_w
+    sampled = _sample(input, offset, (kh, kw), s, p, d, out, mask)  # (N, G_off, L, K, C/G_off)
+    # rows of the product: output pixels; columns: (tap, channel) pairs of one weight group
+    # (views, no copy, with one offset group and one weight group)
+    cols = sampled.permute(0, 2, 3, 1, 4).reshape(n, length, taps, g_w, cw)  # (N, L, K, G_w, Cw)
+    cols = cols.permute(0, 3, 1, 2, 4).reshape(n, g_w, length, taps * cw)  # (N, G_w, L, K·Cw)
+    w = weight.view(g_w, og, cw, taps).permute(0, 3, 2, 1).reshape(g_w, taps * cw, og)
+    y = torch.matmul(cols, w)  # (N, G_w, L, O/G_w)
+    y = y.permute(0, 1, 3, 2).reshape(n, c_out, *out)  # (N, C_out, H_out, W_out)
     if bias is not None:
         y = y + bias[:, None, None]
     return y
