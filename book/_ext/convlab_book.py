@@ -1,18 +1,165 @@
-"""Sphinx extension of the ConvLab book: load the page assets (MathJax) on every page.
+"""Sphinx extension of the ConvLab book.
 
-Sphinx includes MathJax only on pages that hold math. A page title with math (``$C^\\top$``)
-is also shown in the navigation sidebar of every other page, where it would stay raw TeX on a
-page without math of its own (the bibliography, the index, the search page). Asking Sphinx to
-load the assets on every page typesets it everywhere.
+* MathJax on every page. Sphinx includes MathJax only on pages that hold math. A page title
+  with math (``$C^\\top$``) is also shown in the navigation sidebar of every other page, where
+  it would stay raw TeX on a page without math of its own (the bibliography, the index, the
+  search page). Asking Sphinx to load the assets on every page typesets it everywhere.
+* ``_static/convlab-page.js`` on every page (once): an inline formula wider than its
+  paragraph gets its own scrollbar instead of being cut off on a narrow screen.
+* The ``conv-arithmetic-explorer`` directive: a form (input size, kernel size, stride, padding,
+  dilation and, for a transposed convolution, output padding) that shows the output size and
+  an animated drawing of the window, driven by ``_static/convlab-explorer.js``. The script is
+  added only to the pages that hold an explorer, once per page.
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
+from docutils import nodes
+from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+EXPLORER_JS = "convlab-explorer.js"
+#: Loaded on every page: gives inline formulas wider than their paragraph a scrollbar.
+PAGE_JS = "convlab-page.js"
+#: Marks an explorer in the HTML; the script drives every element that carries it.
+EXPLORER_ATTR = "data-convlab-explorer"
+
+#: The explorer's fields: (key, visible label, minimum, default). The labels are the ones the
+#: reader sees and the browser test fills in; output padding shows for transposed mode only.
+EXPLORER_FIELDS: tuple[tuple[str, str, int, int], ...] = (
+    ("size", "input size", 1, 5),
+    ("kernel", "kernel size", 1, 3),
+    ("stride", "stride", 1, 2),
+    ("padding", "padding", 0, 1),
+    ("dilation", "dilation", 1, 1),
+    ("output_padding", "output padding", 0, 0),
+)
+MODES = ("conv", "transposed")
+
+
+def _initial_result(mode: str, values: dict[str, int]) -> str:
+    """What the result line says before the script runs: convlab's own answer."""
+    from convlab.analysis import conv_output_size, conv_transpose_output_size
+
+    args = (values["size"], values["kernel"], values["stride"], values["padding"])
+    try:
+        if mode == "conv":
+            out = conv_output_size(*args, dilation=values["dilation"])
+        else:
+            out = conv_transpose_output_size(*args, output_padding=values["output_padding"],
+                                             dilation=values["dilation"])
+    except ValueError:
+        return "These settings give no output."
+    return f"output size: {out}"
+
+
+def explorer_html(prefix: str, mode: str = "conv", values: dict[str, int] | None = None) -> str:
+    """The explorer's markup: a form with one labelled number field per argument, the result
+    line (``output size: N``), the formula, the drawing and its play/step buttons.
+
+    ``prefix`` makes the element ids unique on the page; ``mode`` is ``"conv"`` or
+    ``"transposed"``; ``values`` overrides the fields' defaults.
+    """
+    if mode not in MODES:
+        raise ValueError(f"explorer_html: mode must be one of {MODES}, got {mode!r}")
+    chosen = {key: default for key, _, _, default in EXPLORER_FIELDS}
+    chosen.update(values or {})
+    esc = html.escape
+    radios = "".join(
+        f'<label><input type="radio" name="{esc(prefix)}-mode" value="{m}"'
+        f'{" checked" if m == mode else ""}> {text}</label>'
+        for m, text in (("conv", "convolution"), ("transposed", "transposed convolution"))
+    )
+    fields = []
+    for key, text, minimum, _ in EXPLORER_FIELDS:
+        fid = f"{prefix}-{key.replace('_', '-')}"
+        hidden = " hidden" if key == "output_padding" and mode != "transposed" else ""
+        fields.append(
+            f'<div class="cx-field" data-field="{key}"{hidden}>'
+            f'<label for="{esc(fid)}">{text}</label>'
+            f'<input id="{esc(fid)}" name="{key}" type="number" min="{minimum}" step="1" '
+            f'inputmode="numeric" value="{int(chosen[key])}"></div>'
+        )
+    return (
+        f'<div class="convlab-explorer" {EXPLORER_ATTR} data-mode="{mode}">'
+        '<form class="cx-form" novalidate>'
+        f'<fieldset class="cx-mode"><legend>operation</legend>{radios}</fieldset>'
+        f'<div class="cx-fields">{"".join(fields)}</div>'
+        "</form>"
+        f'<p class="cx-result" role="status" aria-live="polite">'
+        f"{esc(_initial_result(mode, chosen))}</p>"
+        '<p class="cx-formula"></p>'
+        '<div class="cx-drawing"><noscript>The drawing needs JavaScript; the output size above '
+        "is computed by the book.</noscript></div>"
+        '<div class="cx-controls"><button type="button" class="cx-play">pause</button>'
+        '<button type="button" class="cx-step">step</button>'
+        '<span class="cx-frame"></span></div>'
+        "</div>"
+    )
+
+
+class ConvArithmeticExplorer(SphinxDirective):
+    """``{conv-arithmetic-explorer}``: the interactive output-size explorer.
+
+    Options: ``mode`` (``conv`` or ``transposed``, the operation shown first) and a starting
+    value for each field (``input-size``, ``kernel-size``, ``stride``, ``padding``,
+    ``dilation``, ``output-padding``).
+    """
+
+    has_content = False
+    option_spec = {
+        "mode": lambda arg: directives.choice(arg, MODES),
+        "input-size": directives.positive_int,
+        "kernel-size": directives.positive_int,
+        "stride": directives.positive_int,
+        "padding": directives.nonnegative_int,
+        "dilation": directives.positive_int,
+        "output-padding": directives.nonnegative_int,
+    }
+    _keys = {"input-size": "size", "kernel-size": "kernel", "stride": "stride",
+             "padding": "padding", "dilation": "dilation", "output-padding": "output_padding"}
+
+    def run(self) -> list[nodes.Node]:
+        count = self.env.temp_data.get("convlab_explorers", 0) + 1
+        self.env.temp_data["convlab_explorers"] = count
+        values = {self._keys[k]: v for k, v in self.options.items() if k in self._keys}
+        markup = explorer_html(f"cx{count}", self.options.get("mode", "conv"), values)
+        return [nodes.raw("", markup, format="html")]
+
+
+def _add_page_assets(app: Sphinx, pagename: str, templatename: str,
+                     context: dict[str, Any], doctree: nodes.document | None) -> None:
+    """Load the explorer's script on the pages that hold an explorer, and only there; then
+    drop repeated inline scripts.
+
+    Sphinx 7.4 lists an inline script (``add_js_file(None, body=...)``) registered after the
+    builder started (sphinx-thebe's and sphinx-togglebutton's ``const``/``var`` settings) twice,
+    once as filename ``None`` and once as ``''``; the second ``const THEBE_JS_URL`` throws
+    "Identifier has already been declared" on every page.
+    """
+    if EXPLORER_ATTR in context.get("body", ""):
+        app.add_js_file(EXPLORER_JS, loading_method="defer")
+    scripts = context.get("script_files")
+    if isinstance(scripts, list):
+        seen: set[tuple[Any, ...]] = set()
+        unique = []
+        for js in scripts:
+            attrs = getattr(js, "attributes", {})
+            key = (getattr(js, "filename", js) or "", getattr(js, "priority", 500),
+                   tuple(sorted((k, str(v)) for k, v in attrs.items())))
+            if key not in seen:
+                seen.add(key)
+                unique.append(js)
+        scripts[:] = unique
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.set_html_assets_policy("always")
-    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+    app.add_js_file(PAGE_JS, loading_method="defer")
+    app.add_directive("conv-arithmetic-explorer", ConvArithmeticExplorer)
+    app.connect("html-page-context", _add_page_assets)
+    return {"version": "1.1", "parallel_read_safe": True, "parallel_write_safe": True}
