@@ -1,0 +1,806 @@
+"""Mutation testing of the assignments: how many single-point mutants of each instructor
+solution the hidden tests kill.
+
+For each registered chapter (:mod:`convlab.exercises.registry`) and each exercise, the answer
+cell that defines the exercise's ``entry`` is parsed, and every node between nbgrader's
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` markers is mutated, one mutation per mutant
+(:func:`mutants`): arithmetic and comparison operators swapped, integer constants ±1 (0 ↔ 1
+among them), operands of ``-``, ``/``, ``@`` … swapped, slice bounds and ``range`` arguments
+off by one, slice steps dropped, adjacent positional arguments and tuple elements swapped
+(axes, dims, paddings, unpacked shapes), keyword arguments dropped, ``.flip``, ``.transpose``,
+``.T`` and ``.abs`` removed, ``+=`` turned into ``=``, conditions negated, einsum subscripts
+swapped, statements dropped. Mutants are written back with :func:`ast.unparse`, in a
+deterministic order (line, column, rule); those that do not compile, equal the original or
+repeat an earlier mutant are skipped.
+
+Each mutant is graded the way nbgrader's hidden test cell grades a student's kernel
+(:func:`convlab.exercises.inkernel.run_exercise`), in process but in a forked child with a
+time limit (a mutant may loop forever): the notebook's setup and answer cells up to the
+exercise run once in the parent, the child executes the mutated answer cell and runs the
+exercise with ``seeds`` hidden seeds (nbgrader's own and ``seeds - 1`` more derived ones). A
+mutant is *killed* when every seed's hidden tests fail (wrong output, an exception, or the time
+limit), *partly killed* when only some do (a student with that slip passes on some seeds: a gap
+in the hidden cases), and *survives* otherwise. This is the course authors' tool running the
+authors' own code: there is no sandbox. POSIX only (it forks).
+
+Training checks train a network per mutant (seconds to minutes each): they are skipped unless
+``training`` asks for a few mutants, spread evenly over the answer cell's list.
+
+Survivors can be explained in :data:`NOTES_FILE` (a TOML file beside this module): each entry
+names the exercise (``"ch01.conv2d_loop"``), the mutation as the report prints it and a kind,
+``equivalent`` (the mutant computes the same function on every valid input; ``why`` says why)
+or ``gap`` (the hidden cases miss it; ``case`` names the input that would kill it). The report
+shows each survivor's explanation and flags the unexplained ones.
+
+Run ``python -m convlab.exercises.mutants [ch01 ch02 ...]`` (``make mutants``); it prints a
+table and writes ``_build/mutants/report.md`` and ``report.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import datetime
+import importlib
+import json
+import os
+import re
+import select
+import signal
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .registry import CHAPTERS, Chapter
+from .seeds import derive_seed, kernel_hidden_seed
+from .spec import Exercise
+
+#: Where survivors are explained: ``[[survivor]]`` tables with ``exercise``, ``mutation``,
+#: ``kind`` (``equivalent`` or ``gap``) and ``why`` (and, for a gap, ``case``).
+NOTES_FILE = Path(__file__).with_name("mutants_notes.toml")
+#: Secret of the extra hidden seeds (any fixed bytes: the seeds only need to differ from the
+#: visible check's and from each other).
+SEED_SECRET = b"convlab-mutants"
+_BEGIN = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*$")
+_END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
+
+# -- the mutation operators ---------------------------------------------------------------------
+_BINOP: dict[type, type] = {
+    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Div, ast.Mod: ast.FloorDiv, ast.Pow: ast.Mult, ast.MatMult: ast.Mult,
+    ast.BitAnd: ast.BitOr, ast.BitOr: ast.BitAnd, ast.BitXor: ast.BitOr,
+    ast.LShift: ast.RShift, ast.RShift: ast.LShift,
+}
+#: Operators whose operands' order matters: ``a - b``, ``a @ b`` …
+_ORDERED = (ast.Sub, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.MatMult, ast.LShift,
+            ast.RShift)
+_CMPOP: dict[type, type] = {
+    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+}
+#: Methods (``x.flip(...)``), attributes (``x.T``) and functions (``torch.flip(x, ...)``) whose
+#: removal leaves their first operand: the forgotten flip, transpose or absolute value.
+_REMOVABLE_METHODS = frozenset({"flip", "fliplr", "flipud", "transpose", "t", "abs", "neg",
+                                "swapaxes", "movedim"})
+_REMOVABLE_ATTRS = frozenset({"T", "mT", "H", "mH"})
+_REMOVABLE_FUNCS = frozenset({"flip", "fliplr", "flipud", "transpose", "t", "abs", "swapaxes",
+                              "movedim"})
+_EINSUM = re.compile(r"^[a-zA-Z.]+(,[a-zA-Z.]+)*->[a-zA-Z.]*$")
+
+#: Rule names in the order a node's mutants are listed.
+RULES = ("operator", "swap-operands", "compare", "boolean", "negate", "unary", "constant",
+         "einsum", "slice", "range", "swap-args", "swap-elements", "drop-keyword", "remove-call",
+         "augassign", "drop-statement")
+
+Transform = Callable[[ast.AST], ast.AST]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One single-point mutation of an answer cell.
+
+    ``line`` is 1-based in the cell's text; ``before``/``after`` are the mutated node's source
+    before and after (statements shown by their first line); ``source`` is the whole mutated
+    cell as :func:`ast.unparse` writes it.
+    """
+
+    rule: str
+    line: int
+    col: int
+    before: str
+    after: str
+    source: str = field(repr=False)
+
+    @property
+    def mutation(self) -> str:
+        return f"{self.before} → {self.after}"
+
+
+def solution_lines(text: str) -> list[tuple[int, int]]:
+    """The 1-based line ranges ``(first, last)`` strictly between the solution markers."""
+    regions, start = [], None
+    for n, line in enumerate(text.splitlines(), 1):
+        if _BEGIN.match(line):
+            start = n + 1
+        elif _END.match(line) and start is not None:
+            regions.append((start, n - 1))
+            start = None
+    return regions
+
+
+def _short(node: ast.AST) -> str:
+    text = ast.unparse(node).strip().splitlines()
+    first = text[0] if text else ""
+    return first + (" …" if len(text) > 1 else "")
+
+
+def _plus(node: ast.expr, k: int) -> ast.expr:
+    op = ast.Add() if k > 0 else ast.Sub()
+    return ast.BinOp(left=node, op=op, right=ast.Constant(abs(k)))
+
+
+def _set(obj: ast.AST, attr: str, value: Any) -> ast.AST:
+    setattr(obj, attr, value)
+    return obj
+
+
+def _swap_letters(term: str) -> Iterator[str]:
+    for i in range(len(term) - 1):
+        if term[i] != term[i + 1] and "." not in term[i:i + 2]:
+            yield term[:i] + term[i + 1] + term[i] + term[i + 2:]
+
+
+def _offset(node: ast.AST) -> bool:
+    """Whether the constant rule already moves ``node`` by ±1: ``3``, ``k + 1``, ``n - 2``."""
+    if isinstance(node, ast.Constant):
+        return True
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub) \
+        and isinstance(node.right, ast.Constant) and type(node.right.value) is int
+
+
+def _rules(node: ast.AST) -> Iterator[tuple[str, Transform]]:
+    """``(rule, transform)`` for each mutation of ``node``; ``transform`` receives the node's
+    copy in a copied tree and returns what replaces it (itself when changed in place)."""
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOP:
+        new = _BINOP[type(node.op)]
+        yield "operator", lambda n, new=new: _set(n, "op", new())
+        if isinstance(node.op, _ORDERED) and ast.dump(node.left) != ast.dump(node.right):
+            def swap_operands(n: ast.AST) -> ast.AST:
+                n.left, n.right = n.right, n.left
+                return n
+            yield "swap-operands", swap_operands
+    if isinstance(node, ast.AugAssign):
+        if type(node.op) in _BINOP:
+            new = _BINOP[type(node.op)]
+            yield "operator", lambda n, new=new: _set(n, "op", new())
+        yield "augassign", lambda n: ast.Assign(targets=[n.target], value=n.value, lineno=0)
+    if isinstance(node, ast.Compare):
+        for i, op in enumerate(node.ops):
+            if type(op) in _CMPOP:
+                def swap_cmp(n: ast.AST, i: int = i) -> ast.AST:
+                    n.ops[i] = _CMPOP[type(n.ops[i])]()
+                    return n
+                yield "compare", swap_cmp
+    if isinstance(node, ast.BoolOp):
+        other = ast.Or if isinstance(node.op, ast.And) else ast.And
+        yield "boolean", lambda n, other=other: _set(n, "op", other())
+    if isinstance(node, ast.If | ast.While | ast.IfExp):
+        yield "negate", lambda n: _set(n, "test", ast.UnaryOp(op=ast.Not(), operand=n.test))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.Not | ast.Invert):
+        yield "unary", lambda n: n.operand
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, bool):
+            yield "constant", lambda n: _set(n, "value", not n.value)
+        elif isinstance(value, int):
+            for k in (1, -1):
+                yield "constant", lambda n, k=k: _set(n, "value", n.value + k)
+        elif isinstance(value, float) and value in (0.0, 1.0):
+            yield "constant", lambda n: _set(n, "value", 1.0 - n.value)
+        elif isinstance(value, str) and _EINSUM.match(value.replace(" ", "")):
+            spec = value.replace(" ", "")
+            inputs, out = spec.split("->")
+            terms = inputs.split(",")
+            for t, term in enumerate(terms):
+                for swapped in _swap_letters(term):
+                    new_spec = ",".join(terms[:t] + [swapped] + terms[t + 1:]) + "->" + out
+                    yield "einsum", lambda n, s=new_spec: _set(n, "value", s)
+            for swapped in _swap_letters(out):
+                yield "einsum", lambda n, s=inputs + "->" + swapped: _set(n, "value", s)
+    if isinstance(node, ast.Slice):
+        for part in ("lower", "upper"):
+            bound = getattr(node, part)
+            if bound is not None and not _offset(bound):
+                for k in (1, -1):
+                    yield "slice", lambda n, part=part, k=k: _set(n, part,
+                                                                  _plus(getattr(n, part), k))
+        if node.step is not None:
+            yield "slice", lambda n: _set(n, "step", None)
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "range":
+            for i, arg in enumerate(node.args):
+                if not isinstance(arg, ast.Starred) and not _offset(arg):
+                    for k in (1, -1):
+                        def off(n: ast.AST, i: int = i, k: int = k) -> ast.AST:
+                            n.args[i] = _plus(n.args[i], k)
+                            return n
+                        yield "range", off
+        for i in range(len(node.args) - 1):
+            a, b = node.args[i], node.args[i + 1]
+            if not isinstance(a, ast.Starred) and not isinstance(b, ast.Starred) \
+                    and ast.dump(a) != ast.dump(b):
+                def swap(n: ast.AST, i: int = i) -> ast.AST:
+                    n.args[i], n.args[i + 1] = n.args[i + 1], n.args[i]
+                    return n
+                yield "swap-args", swap
+        for i, kw in enumerate(node.keywords):
+            if kw.arg is not None:
+                def drop_kw(n: ast.AST, i: int = i) -> ast.AST:
+                    del n.keywords[i]
+                    return n
+                yield "drop-keyword", drop_kw
+        name = func.attr if isinstance(func, ast.Attribute) else \
+            func.id if isinstance(func, ast.Name) else ""
+        if isinstance(func, ast.Attribute) and name in _REMOVABLE_METHODS \
+                and not (isinstance(func.value, ast.Name) and func.value.id in {"torch", "F"}):
+            yield "remove-call", lambda n: n.func.value
+        elif name in _REMOVABLE_FUNCS and node.args \
+                and not isinstance(node.args[0], ast.Starred):
+            yield "remove-call", lambda n: n.args[0]
+    if isinstance(node, ast.Attribute) and node.attr in _REMOVABLE_ATTRS:
+        yield "remove-call", lambda n: n.value
+    if isinstance(node, ast.Tuple | ast.List):
+        for i in range(len(node.elts) - 1):
+            a, b = node.elts[i], node.elts[i + 1]
+            if not isinstance(a, ast.Starred) and not isinstance(b, ast.Starred) \
+                    and ast.dump(a) != ast.dump(b):
+                def swap_elts(n: ast.AST, i: int = i) -> ast.AST:
+                    n.elts[i], n.elts[i + 1] = n.elts[i + 1], n.elts[i]
+                    return n
+                yield "swap-elements", swap_elts
+    if isinstance(node, ast.stmt) and not isinstance(node, ast.Pass):
+        yield "drop-statement", lambda n: ast.Pass()
+
+
+def _locations(tree: ast.AST) -> list[tuple[ast.AST, tuple[int, str, int | None] | None]]:
+    """Every node in :func:`ast.walk` order, with ``(parent index, field, list index)``."""
+    nodes = list(ast.walk(tree))
+    index = {id(n): i for i, n in enumerate(nodes)}
+    where: list[tuple[int, str, int | None] | None] = [None] * len(nodes)
+    for i, parent in enumerate(nodes):
+        for name, value in ast.iter_fields(parent):
+            if isinstance(value, list):
+                for j, item in enumerate(value):
+                    if isinstance(item, ast.AST):
+                        where[index[id(item)]] = (i, name, j)
+            elif isinstance(value, ast.AST):
+                where[index[id(value)]] = (i, name, None)
+    return list(zip(nodes, where, strict=True))
+
+
+#: Longest context (characters) a mutation is shown in.
+CONTEXT_CHARS = 50
+
+
+def _context(located: list[tuple[ast.AST, tuple[int, str, int | None] | None]], i: int) -> int:
+    """The index of the largest expression around node ``i`` (itself included) that is at most
+    :data:`CONTEXT_CHARS` long: where a mutation is shown, ``b.view(1, -1)`` rather than ``1``."""
+    node, where = located[i]
+    if isinstance(node, ast.stmt):
+        return i
+    while where is not None:
+        parent, parent_where = located[where[0]]
+        if not isinstance(parent, ast.expr | ast.keyword) or \
+                len(ast.unparse(parent)) > CONTEXT_CHARS:
+            break
+        i, where = where[0], parent_where
+    return i
+
+
+def mutants(text: str) -> list[Mutant]:
+    """Every single-point mutant of the solution regions of an answer cell ``text``, sorted by
+    line, column and rule; those that do not compile, equal the original or repeat an earlier
+    mutant are left out."""
+    tree = ast.parse(text)
+    original = ast.unparse(tree)
+    regions = solution_lines(text)
+    located = _locations(tree)
+    found: list[tuple[tuple[int, int, int, int], Mutant]] = []
+    seen = {original}
+    for i, (node, where) in enumerate(located):
+        line, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        if line is None or end is None or where is None:
+            continue
+        if not any(a <= line and end <= b for a, b in regions):
+            continue
+        ctx = _context(located, i)
+        for k, (rule, transform) in enumerate(_rules(node)):
+            before = _short(located[ctx][0])
+            copied = copy.deepcopy(tree)
+            copied_nodes = list(ast.walk(copied))
+            target = copied_nodes[i]
+            replacement = transform(target)
+            if replacement is not target:
+                parent_i, name, j = where
+                parent = copied_nodes[parent_i]
+                if j is None:
+                    setattr(parent, name, replacement)
+                else:
+                    getattr(parent, name)[j] = replacement
+            ast.fix_missing_locations(copied)
+            try:
+                source = ast.unparse(copied)
+                compile(source, "<mutant>", "exec")
+            except (SyntaxError, ValueError, TypeError, RecursionError):
+                continue
+            if source in seen:
+                continue
+            seen.add(source)
+            shown = replacement if ctx == i else copied_nodes[ctx]
+            after = "pass" if isinstance(replacement, ast.Pass) else _short(shown)
+            found.append(((line, node.col_offset, RULES.index(rule), k),
+                          Mutant(rule, line, node.col_offset, before, after, source)))
+    return [m for _, m in sorted(found, key=lambda pair: pair[0])]
+
+
+# -- reading the notebook -----------------------------------------------------------------------
+def _cells(path: Path) -> list[dict[str, Any]]:
+    out = []
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        text = cell.get("source", "")
+        out.append({**cell, "source": "".join(text) if isinstance(text, list) else text})
+    return out
+
+
+def _nbgrader(cell: dict[str, Any]) -> dict[str, Any]:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def answer_cells(notebook: Path) -> tuple[list[str], dict[str, tuple[int, str]]]:
+    """The cells a kernel needs for the answers (setup cells ``setup_*`` and solution cells,
+    in order) and, for each answer cell ``<entry>_answer``, ``entry → (position, text)``."""
+    program: list[str] = []
+    answers: dict[str, tuple[int, str]] = {}
+    for cell in _cells(notebook):
+        meta = _nbgrader(cell)
+        gid = meta.get("grade_id", "")
+        if cell.get("cell_type") != "code":
+            continue
+        if gid.startswith("setup_") or meta.get("solution"):
+            if meta.get("solution") and gid.endswith("_answer"):
+                answers[gid[: -len("_answer")]] = (len(program), cell["source"])
+            program.append(cell["source"])
+    return program, answers
+
+
+# -- grading in a forked child ------------------------------------------------------------------
+def _in_child(job: Callable[[], dict[str, Any]], timeout_s: float) -> dict[str, Any]:
+    """``job()`` in a forked child, its JSON result back on a pipe; ``{"timeout": True}`` when
+    it runs past ``timeout_s`` (the child is killed), ``{"crash": ...}`` when it dies."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 0
+        try:
+            os.close(read)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            try:
+                result = job()
+            except BaseException as exc:  # noqa: BLE001 - anything the mutant raises
+                result = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+            data = json.dumps(result).encode()
+            while data:
+                data = data[os.write(write, data):]
+        except BaseException:  # noqa: BLE001
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    timed_out = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read], [], [], left)
+            if ready:
+                chunk = os.read(read, 1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    finally:
+        os.close(read)
+        if timed_out:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if timed_out:
+        return {"timeout": True}
+    try:
+        return json.loads(b"".join(chunks))
+    except json.JSONDecodeError:
+        return {"crash": f"the child exited with status {status} and no result"}
+
+
+def hidden_seeds(ex: Exercise, n: int) -> list[int]:
+    """nbgrader's hidden seed of ``ex``, then ``n - 1`` more derived ones."""
+    return [kernel_hidden_seed(ex.key)] + [derive_seed(SEED_SECRET, ex.key, str(i))
+                                           for i in range(1, n)]
+
+
+def _grade_job(ex: Exercise, source: str, namespace: dict[str, Any],
+               seeds: Sequence[int]) -> Callable[[], dict[str, Any]]:
+    def job() -> dict[str, Any]:
+        from .inkernel import run_exercise
+
+        try:
+            exec(compile(source, f"<{ex.entry}_answer>", "exec"), namespace)
+            func = namespace[ex.entry]
+        except Exception as exc:  # noqa: BLE001 - the mutated cell itself fails
+            return {"cell_error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        verdicts = []
+        for seed in seeds:
+            v = run_exercise(ex, func, seed)
+            verdicts.append({"passed": v.passed, "message": v.message[:300]})
+        return {"verdicts": verdicts}
+
+    return job
+
+
+@dataclass
+class Graded:
+    """A mutant and what the hidden tests made of it."""
+
+    mutant: Mutant
+    status: str  # "killed", "partly killed" or "survived"
+    how: str  # "fails", "raises", "times out", "" (survived)
+    detail: str
+    seeds_killed: int
+    seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        m = self.mutant
+        return {"rule": m.rule, "line": m.line, "col": m.col, "mutation": m.mutation,
+                "status": self.status, "how": self.how, "detail": self.detail,
+                "seeds_killed": self.seeds_killed, "seconds": round(self.seconds, 3)}
+
+
+def _judge(result: dict[str, Any], n_seeds: int) -> tuple[str, str, str, int]:
+    if result.get("timeout"):
+        return "killed", "times out", "ran past the time limit", n_seeds
+    if "cell_error" in result or "error" in result or "crash" in result:
+        text = result.get("cell_error") or result.get("error") or result.get("crash")
+        return "killed", "raises", str(text), n_seeds
+    verdicts = result["verdicts"]
+    failed = [v for v in verdicts if not v["passed"]]
+    if not failed:
+        return "survived", "", "", 0
+    message = failed[0]["message"]
+    how = "raises" if " raised " in f" {message}" else "fails"
+    status = "killed" if len(failed) == len(verdicts) else "partly killed"
+    return status, how, message, len(failed)
+
+
+@dataclass
+class ExerciseReport:
+    """The mutants of one exercise and their fate (``skipped`` says why none ran)."""
+
+    key: str
+    entry: str
+    kind: str  # "array" or "training"
+    seeds: int
+    graded: list[Graded] = field(default_factory=list)
+    generated: int = 0
+    skipped: str = ""
+    baseline_seconds: float = 0.0
+    timeout_s: float = 0.0
+
+    @property
+    def killed(self) -> int:
+        return sum(g.status == "killed" for g in self.graded)
+
+    @property
+    def survivors(self) -> list[Graded]:
+        return [g for g in self.graded if g.status != "killed"]
+
+    @property
+    def share(self) -> float | None:
+        return self.killed / len(self.graded) if self.graded else None
+
+    def by_rule(self) -> dict[str, list[int]]:
+        """``rule → [killed, graded]``."""
+        out: dict[str, list[int]] = {}
+        for g in self.graded:
+            counts = out.setdefault(g.mutant.rule, [0, 0])
+            counts[0] += g.status == "killed"
+            counts[1] += 1
+        return {r: out[r] for r in RULES if r in out}
+
+    def as_json(self) -> dict[str, Any]:
+        return {"key": self.key, "entry": self.entry, "kind": self.kind, "seeds": self.seeds,
+                "generated": self.generated, "graded": len(self.graded), "killed": self.killed,
+                "partly_killed": sum(g.status == "partly killed" for g in self.graded),
+                "survived": sum(g.status == "survived" for g in self.graded),
+                "share_killed": self.share, "skipped": self.skipped,
+                "baseline_seconds": round(self.baseline_seconds, 3),
+                "timeout_s": round(self.timeout_s, 1),
+                "by_rule": self.by_rule(),
+                "mutants": [g.as_json() for g in self.graded]}
+
+
+def _spread(items: Sequence[Any], n: int) -> list[Any]:
+    """``n`` items spread evenly over ``items`` (all when ``n >= len``), in order."""
+    if n >= len(items):
+        return list(items)
+    if n <= 0:
+        return []
+    return [items[round(i * (len(items) - 1) / max(n - 1, 1))] for i in range(n)]
+
+
+def mutate_exercise(ex: Exercise, program: list[str], answers: dict[str, tuple[int, str]], *,
+                    seeds: int = 3, timeout_s: float | None = None, training: int = 0,
+                    progress: Callable[[str], None] | None = None) -> ExerciseReport:
+    """Grade every mutant of ``ex``'s answer cell against its hidden tests.
+
+    ``program`` and ``answers`` come from :func:`answer_cells`. ``timeout_s`` bounds one
+    mutant (all its seeds); by default ten times the original's time, at least 10 s and at most
+    the exercise's own budget per seed. ``training``: how many mutants a training check
+    grades (0 skips it).
+    """
+    from .training import TrainingExercise
+
+    is_training = isinstance(ex, TrainingExercise)
+    report = ExerciseReport(ex.key, ex.entry, "training" if is_training else "array",
+                            1 if is_training else seeds)
+    if ex.entry not in answers:
+        report.skipped = f"the notebook has no answer cell {ex.entry}_answer"
+        return report
+    position, text = answers[ex.entry]
+    found = mutants(text)
+    report.generated = len(found)
+    if is_training:
+        if training <= 0:
+            report.skipped = "training check: each mutant trains a network (skipped)"
+            return report
+        found = _spread(found, training)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    for cell in program[:position]:
+        exec(compile(cell, "<setup>", "exec"), namespace)
+    chosen = hidden_seeds(ex, report.seeds)
+    if is_training:
+        from convlab.train import pick_device
+
+        from .training import reference_run
+
+        for seed_case in ex.cases(chosen[0]):  # the reference run, cached for the children
+            reference_run(ex.spec, seed_case.kwargs["seed"], str(pick_device()))
+    start = time.perf_counter()
+    baseline = _in_child(_grade_job(ex, ast.unparse(ast.parse(text)), dict(namespace), chosen),
+                         ex.timeout_s * len(chosen))
+    report.baseline_seconds = time.perf_counter() - start
+    status, _, detail, _ = _judge(baseline, len(chosen))
+    if status != "survived":
+        report.skipped = f"the instructor solution does not pass its hidden tests: {detail}"
+        return report
+    report.timeout_s = timeout_s if timeout_s is not None else \
+        min(ex.timeout_s * len(chosen), max(10.0, 10 * report.baseline_seconds))
+    for n, mutant in enumerate(found, 1):
+        start = time.perf_counter()
+        result = _in_child(_grade_job(ex, mutant.source, namespace, chosen), report.timeout_s)
+        status, how, detail, k = _judge(result, len(chosen))
+        report.graded.append(Graded(mutant, status, how, detail, k,
+                                    time.perf_counter() - start))
+        if progress is not None:
+            progress(f"{ex.key} {n}/{len(found)} line {mutant.line} {mutant.mutation}: "
+                     f"{status}")
+    return report
+
+
+# -- chapters and the report --------------------------------------------------------------------
+@dataclass
+class ChapterReport:
+    id: str
+    title: str
+    notebook: str
+    exercises: list[ExerciseReport]
+    seconds: float
+    when: str
+
+    @property
+    def graded(self) -> int:
+        return sum(len(e.graded) for e in self.exercises)
+
+    @property
+    def killed(self) -> int:
+        return sum(e.killed for e in self.exercises)
+
+    @property
+    def share(self) -> float | None:
+        return self.killed / self.graded if self.graded else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "notebook": self.notebook,
+                "seconds": round(self.seconds, 1), "when": self.when, "graded": self.graded,
+                "killed": self.killed, "share_killed": self.share,
+                "exercises": [e.as_json() for e in self.exercises]}
+
+
+def chapter_exercises(ch: Chapter) -> tuple[Exercise, ...]:
+    return tuple(importlib.import_module(ch.module).EXERCISES)
+
+
+def mutate_chapter(ch: Chapter, source_dir: Path, *, only: Sequence[str] = (), seeds: int = 3,
+                   timeout_s: float | None = None, training: int = 0,
+                   progress: Callable[[str], None] | None = None) -> ChapterReport:
+    """:func:`mutate_exercise` for each exercise of chapter ``ch`` (those named in ``only``,
+    when given), its notebook read from ``source_dir/<id>/<notebook>``."""
+    import torch
+
+    torch.set_num_threads(1)  # before any fork: children inherit a single-threaded pool
+    start = time.perf_counter()
+    program, answers = answer_cells(source_dir / ch.id / ch.notebook)
+    reports = [mutate_exercise(ex, program, answers, seeds=seeds, timeout_s=timeout_s,
+                               training=training, progress=progress)
+               for ex in chapter_exercises(ch) if not only or ex.name in only]
+    return ChapterReport(ch.id, ch.title, ch.notebook, reports, time.perf_counter() - start,
+                         datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def load_notes(path: Path = NOTES_FILE) -> dict[tuple[str, str], dict[str, str]]:
+    """``(exercise key, mutation) → {"kind", "why", "case"}`` from the notes file."""
+    if not path.exists():
+        return {}
+    rows = tomllib.loads(path.read_text(encoding="utf-8")).get("survivor", [])
+    notes = {}
+    for row in rows:
+        if row.get("kind") not in ("equivalent", "gap"):
+            raise ValueError(f"{path}: kind must be 'equivalent' or 'gap', got {row!r}")
+        notes[(row["exercise"], row["mutation"])] = row
+    return notes
+
+
+def _pct(share: float | None) -> str:
+    return "—" if share is None else f"{100 * share:.1f}%"
+
+
+def table(chapters: Sequence[dict[str, Any]]) -> str:
+    """The per-exercise table (plain text) of chapter reports in their JSON form."""
+    rows = [("exercise", "mutants", "killed", "partly", "survived", "killed %", "time")]
+    for ch in chapters:
+        for e in ch["exercises"]:
+            if e["skipped"]:
+                rows.append((e["key"], str(e["generated"]), "", "", "", "skipped", ""))
+                continue
+            secs = sum(m["seconds"] for m in e["mutants"])
+            rows.append((e["key"], str(e["graded"]), str(e["killed"]), str(e["partly_killed"]),
+                         str(e["survived"]), _pct(e["share_killed"]), f"{secs:.0f}s"))
+        rows.append((f"{ch['id']} (all)", str(ch["graded"]), str(ch["killed"]), "", "",
+                     _pct(ch["share_killed"]), f"{ch['seconds']:.0f}s"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+                     for r in rows)
+
+
+def markdown(report: dict[str, Any], notes: dict[tuple[str, str], dict[str, str]]) -> str:
+    """The Markdown report: per chapter the exercise table, then every survivor with its
+    line, mutation and explanation (from the notes file) or "unexplained"."""
+    out = ["# Mutation testing of the assignments", "",
+           f"Each mutant changes one point of an instructor solution and is graded by the "
+           f"exercise's hidden tests on {report['seeds']} hidden seeds; killed means every "
+           "seed fails it (wrong output, an exception, or the time limit), partly killed that "
+           "some seeds pass it. Generated by `make mutants` "
+           "(`python -m convlab.exercises.mutants`).", ""]
+    for ch in report["chapters"].values():
+        equivalent = sum(notes.get((e["key"], m["mutation"]), {}).get("kind") == "equivalent"
+                         for e in ch["exercises"] for m in e["mutants"]
+                         if m["status"] != "killed")
+        score = (ch["killed"] / (ch["graded"] - equivalent)) if ch["graded"] > equivalent \
+            else None
+        out += [f"## {ch['id']}: {ch['title']}", "",
+                f"{ch['killed']} of {ch['graded']} mutants killed ({_pct(ch['share_killed'])}); "
+                f"{equivalent} survivors are equivalent mutants, so the hidden tests kill "
+                f"{_pct(score)} of the mutants that can be killed. Run {ch['when']}, "
+                f"{ch['seconds']:.0f} s.", "",
+                "| exercise | mutants | killed | partly killed | survived | killed % |",
+                "|---|---:|---:|---:|---:|---:|"]
+        for e in ch["exercises"]:
+            if e["skipped"]:
+                out.append(f"| {e['key']} | {e['generated']} generated | | | | "
+                           f"skipped: {e['skipped']} |")
+            else:
+                out.append(f"| {e['key']} | {e['graded']} | {e['killed']} | "
+                           f"{e['partly_killed']} | {e['survived']} | "
+                           f"{_pct(e['share_killed'])} |")
+        survivors = [(e, m) for e in ch["exercises"] for m in e["mutants"]
+                     if m["status"] != "killed"]
+        if survivors:
+            out += ["", "### Survivors", "",
+                    "| exercise | line | rule | mutation | seeds killing it | explanation |",
+                    "|---|---:|---|---|---:|---|"]
+            for e, m in survivors:
+                note = notes.get((e["key"], m["mutation"]))
+                if note is None:
+                    why = "**unexplained**"
+                elif note["kind"] == "equivalent":
+                    why = f"equivalent: {note['why']}"
+                else:
+                    why = f"gap: {note['why']}; killed by {note.get('case', '?')}"
+                mutation = m["mutation"].replace("|", "\\|")
+                out.append(f"| {e['name'] if 'name' in e else e['key'].split('.', 1)[1]} | "
+                           f"{m['line']} | {m['rule']} | `{mutation}` | "
+                           f"{m['seeds_killed']}/{e['seeds']} | {why} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def write_report(chapters: Sequence[ChapterReport], out_dir: Path, seeds: int,
+                 notes_path: Path = NOTES_FILE) -> dict[str, Any]:
+    """Merge ``chapters`` into ``out_dir/report.json`` (other chapters' entries are kept) and
+    rewrite ``report.md`` from it. Returns the merged report."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "report.json"
+    report: dict[str, Any] = {"seeds": seeds, "chapters": {}}
+    if path.exists():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        if previous.get("seeds") == seeds:
+            report["chapters"] = previous.get("chapters", {})
+    for ch in chapters:
+        report["chapters"][ch.id] = ch.as_json()
+    report["chapters"] = dict(sorted(report["chapters"].items()))
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / "report.md").write_text(markdown(report, load_notes(notes_path)),
+                                       encoding="utf-8")
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m convlab.exercises.mutants",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("chapters", nargs="*", help="chapter ids (default: every registered "
+                        "chapter whose notebook exists)")
+    parser.add_argument("--source", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "notebooks",
+                        help="the nbgrader source folder holding <id>/<notebook>")
+    parser.add_argument("--out", type=Path, default=Path("_build/mutants"))
+    parser.add_argument("--only", nargs="*", default=(), help="exercise names")
+    parser.add_argument("--seeds", type=int, default=3, help="hidden seeds per mutant")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per mutant")
+    parser.add_argument("--training", type=int, default=0,
+                        help="mutants per training check (0 skips them)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="one line per mutant")
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    ids = args.chapters or [c for c, ch in CHAPTERS.items()
+                            if (args.source / c / ch.notebook).exists()]
+    done = []
+    for cid in ids:
+        if cid not in CHAPTERS:
+            parser.error(f"unknown chapter {cid!r}; known: {', '.join(CHAPTERS)}")
+        ch = CHAPTERS[cid]
+        print(f"{cid}: mutating {ch.notebook} …", flush=True)
+        report = mutate_chapter(ch, args.source, only=args.only, seeds=args.seeds,
+                                timeout_s=args.timeout, training=args.training,
+                                progress=(lambda s: print("  " + s, flush=True))
+                                if args.verbose else None)
+        done.append(report)
+        merged = write_report(done, args.out, args.seeds)
+        print(table([merged["chapters"][cid]]), flush=True)
+    print(f"report: {args.out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

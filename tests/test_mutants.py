@@ -1,0 +1,157 @@
+"""Mutation testing of the assignments (``convlab.exercises.mutants``): which mutants are made,
+that a mutant is graded in a child with a time limit, and (slow) the kit's fixture chapter
+mutated and graded end to end, known-bad mutants killed and the report's figures adding up."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from kit import FIXTURES, by_id
+
+from convlab.exercises import mutants as mt
+
+CELL = '''def f(x, w, stride=1):
+    """Docstring: 1 + 2 is not mutated."""
+    y = 3 + 1
+    ### BEGIN SOLUTION
+    k = w.shape[0]
+    out = x[0:k] * w + x[1:k + 1].flip(0)
+    for i in range(k):
+        out += i
+    if stride >= 2:
+        out = out - torch.stack((x, w), dim=1).sum(1)
+    return out.transpose(0, 1)
+    ### END SOLUTION
+'''
+
+
+def by_mutation(cell: str) -> dict[str, mt.Mutant]:
+    return {m.mutation: m for m in mt.mutants(cell)}
+
+
+def test_solution_lines_are_those_between_the_markers():
+    assert mt.solution_lines(CELL) == [(5, 11)]
+    assert mt.solution_lines("x = 1\n") == []
+
+
+def test_each_rule_makes_the_expected_mutants_inside_the_solution_only():
+    found = by_mutation(CELL)
+    expected = {
+        "w.shape[0] → w.shape[1]": "constant",
+        "x[0:k] * w + x[1:k + 1].flip(0) → x[0:k] / w + x[1:k + 1].flip(0)": "operator",
+        "x[0:k] * w + x[1:k + 1].flip(0) → x[0:k] * w + x[1:k + 1]": "remove-call",
+        "x[0:k] * w + x[1:k + 1].flip(0) → x[0:k] * w + x[1:k + 2].flip(0)": "constant",
+        "x[0:k] * w + x[1:k + 1].flip(0) → x[0:k - 1] * w + x[1:k + 1].flip(0)": "slice",
+        "range(k) → range(k - 1)": "range",
+        "out += i → out = i": "augassign",
+        "out += i → out -= i": "operator",
+        "stride >= 2 → stride > 2": "compare",
+        "if stride >= 2: … → if not stride >= 2: …": "negate",
+        "out - torch.stack((x, w), dim=1).sum(1) → torch.stack((x, w), dim=1).sum(1) - out":
+            "swap-operands",
+        "out - torch.stack((x, w), dim=1).sum(1) → out - torch.stack((w, x), dim=1).sum(1)":
+            "swap-elements",
+        "out - torch.stack((x, w), dim=1).sum(1) → out - torch.stack((x, w)).sum(1)":
+            "drop-keyword",
+        "out.transpose(0, 1) → out.transpose(1, 0)": "swap-args",
+        "out.transpose(0, 1) → out": "remove-call",
+        "return out.transpose(0, 1) → pass": "drop-statement",
+    }
+    for mutation, rule in expected.items():
+        assert mutation in found, mutation
+        assert found[mutation].rule == rule, mutation
+    # nothing outside the markers: the line before them and the docstring keep their constants
+    assert all(5 <= m.line <= 11 for m in found.values())
+    assert not any("3 + 1" in m.before or "1 + 2" in m.before for m in found.values())
+    # a bound the constant rule already moves by one is not moved again by the slice rule
+    assert not any("k + 1 + 1" in mutation for mutation in found)
+
+
+def test_mutants_compile_differ_from_the_original_and_from_each_other_in_a_fixed_order():
+    first, second = mt.mutants(CELL), mt.mutants(CELL)
+    assert [m.source for m in first] == [m.source for m in second]
+    original = mt.ast.unparse(mt.ast.parse(CELL))
+    sources = [m.source for m in first]
+    assert original not in sources and len(set(sources)) == len(sources)
+    for m in first:
+        compile(m.source, "<mutant>", "exec")
+    assert [(m.line, m.col) for m in first] == sorted((m.line, m.col) for m in first)
+
+
+def test_swapping_equal_arguments_makes_no_mutant():
+    cell = "def g(x, p):\n    ### BEGIN SOLUTION\n    return pad(x, (p, p, p, p))\n" \
+           "    ### END SOLUTION\n"
+    assert not any(m.rule == "swap-elements" for m in mt.mutants(cell))
+
+
+def test_a_mutant_that_never_returns_is_stopped_at_the_time_limit():
+    start = time.perf_counter()
+    result = mt._in_child(lambda: {"never": [time.sleep(60)]}, timeout_s=1.0)
+    assert result == {"timeout": True}
+    assert time.perf_counter() - start < 10
+    assert mt._in_child(lambda: {"answer": 42}, timeout_s=30.0) == {"answer": 42}
+    assert "error" in mt._in_child(lambda: {"x": 1 // 0}, timeout_s=30.0)
+
+
+def test_judging_counts_a_mutant_killed_only_when_every_seed_fails_it():
+    passed, failed = {"passed": True, "message": ""}, {"passed": False, "message": "case 1: no"}
+    assert mt._judge({"verdicts": [failed, failed]}, 2)[:2] == ("killed", "fails")
+    assert mt._judge({"verdicts": [passed, failed]}, 2)[0] == "partly killed"
+    assert mt._judge({"verdicts": [passed, passed]}, 2)[0] == "survived"
+    assert mt._judge({"timeout": True}, 2)[:2] == ("killed", "times out")
+    assert mt._judge({"cell_error": "NameError: k"}, 2)[:2] == ("killed", "raises")
+
+
+@pytest.mark.slow
+def test_the_fixture_chapter_is_mutated_graded_and_reported(tmp_path):
+    kc = by_id("ch98")
+    kc.exercises()  # puts the fixture chapter's module on the path
+    report = mt.mutate_chapter(kc.chapter, FIXTURES / "source", seeds=2)
+    exercises = {e.key.split(".", 1)[1]: e for e in report.exercises}
+    corr, linear, train = exercises["corr1d"], exercises["linear"], exercises["train_linear"]
+    assert train.skipped and not train.graded and train.generated > 0
+
+    def status(e: mt.ExerciseReport, mutation: str) -> str:
+        (g,) = [g for g in e.graded if g.mutant.mutation == mutation]
+        return g.status
+
+    # known-bad mutants: stride ignored, window one short, weight not transposed, bias subtracted
+    assert status(corr, "range(0, x.shape[0] - k + 1, stride) → "
+                        "range(0, x.shape[0] - k + 1, stride + 1)") == "killed"
+    assert status(corr, "[(x[i:i + k] * w).sum() for i in starts] → "
+                        "[(x[i:i + k - 1] * w).sum() for i in starts]") == "killed"
+    assert status(linear, "x @ w.T + b → x @ w + b") == "killed"
+    assert status(linear, "x @ w.T + b → x @ w.T - b") == "killed"
+    assert status(linear, "x @ w.T + b → w.T @ x + b") == "killed"
+    # an equivalent mutant survives: a 1-D tensor's shape[0] is its shape[-1]
+    assert status(corr, "w.shape[0] → w.shape[-1]") == "survived"
+
+    for e in (corr, linear):
+        assert e.generated == len(e.graded) > 0
+        counts = [sum(g.status == s for g in e.graded)
+                  for s in ("killed", "partly killed", "survived")]
+        assert sum(counts) == len(e.graded) and counts[0] == e.killed
+        assert e.share == e.killed / len(e.graded)
+        assert sum(n for n, _ in e.by_rule().values()) == e.killed
+        assert sum(n for _, n in e.by_rule().values()) == len(e.graded)
+    assert report.graded == len(corr.graded) + len(linear.graded)
+    assert report.killed == corr.killed + linear.killed
+
+    notes = tmp_path / "notes.toml"
+    notes.write_text('[[survivor]]\nexercise = "ch98.corr1d"\nmutation = "w.shape[0] → '
+                     'w.shape[-1]"\nkind = "equivalent"\nwhy = "w is 1-D"\n', encoding="utf-8")
+    merged = mt.write_report([report], tmp_path / "out", seeds=2, notes_path=notes)
+    saved = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert saved == json.loads(json.dumps(merged))
+    ch = saved["chapters"]["ch98"]
+    assert ch["graded"] == report.graded and ch["killed"] == report.killed
+    assert sum(e["killed"] + e["partly_killed"] + e["survived"] for e in ch["exercises"]) \
+        == ch["graded"]
+    text = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert f"{report.killed} of {report.graded} mutants killed" in text
+    assert "equivalent: w is 1-D" in text
+    n = len(linear.graded)
+    assert f"| ch98.linear | {n} | {n} | 0 | 0 | 100.0% |" in text
+    assert mt.table([ch]).count("\n") == len(ch["exercises"]) + 1
