@@ -13,7 +13,7 @@ MATHJAX := book/_static/mathjax/tex-mml-chtml.js
 CHAPTERS := $(notdir $(wildcard notebooks/ch[0-9][0-9]))
 JOBS ?= 2
 
-.PHONY: setup book test test-fast release bench gpu-check lint clean system-deps
+.PHONY: setup book test test-fast release bench mutants gpu-check lint clean system-deps
 
 setup: $(STAMP) $(MATHJAX)
 
@@ -56,6 +56,11 @@ release: $(STAMP)
 
 bench: setup
 	$(PY) -m bench
+
+# Single-point mutants of each chapter's solutions graded by its hidden tests: a table, and
+# _build/mutants/report.md and report.json. MUTANTS_ARGS="ch02 --training 2" narrows or widens it.
+mutants: $(STAMP)
+	$(PY) -m convlab.exercises.mutants --out _build/mutants $(MUTANTS_ARGS)
 
 # On a CUDA machine whose python3 already has a CUDA build of torch, run the script directly:
 # `bash scripts/gpu-check.sh` (it needs only torch, pytest and hypothesis).

@@ -40,9 +40,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
 import datetime
 import importlib
+import io
 import json
 import os
 import re
@@ -575,8 +577,9 @@ def mutate_exercise(ex: Exercise, program: list[str], answers: dict[str, tuple[i
             return report
         found = _spread(found, training)
     namespace: dict[str, Any] = {"__name__": "__main__"}
-    for cell in program[:position]:
-        exec(compile(cell, "<setup>", "exec"), namespace)
+    with contextlib.redirect_stdout(io.StringIO()):
+        for cell in program[:position]:
+            exec(compile(cell, "<setup>", "exec"), namespace)
     chosen = hidden_seeds(ex, report.seeds)
     if is_training:
         from convlab.train import pick_device
