@@ -77,10 +77,8 @@ def _find_exercise(module: str, name: str) -> Any:
 def resolve(name: str) -> tuple[Any, str]:
     """``(owner, attribute)`` of a forbidden API's dotted name, through the exercises' own
     resolver (:func:`convlab.exercises.apis.resolve`)."""
-    try:
-        from convlab.exercises.apis import resolve as resolver
-    except ImportError:  # an installation without the API vocabulary
-        from convlab.exercises.forbid import _resolve as resolver
+    from convlab.exercises.apis import resolve as resolver
+
     owner, attr = resolver(name)
     return owner, attr
 

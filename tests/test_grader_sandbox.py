@@ -65,6 +65,9 @@ def call(fn, *args):
     return r
 attempt("shmget", lambda: call(libc.shmget, 0, 1 << 20, 0o1600))
 attempt("ptrace_parent", lambda: call(libc.ptrace, 16, os.getppid(), 0, 0))
+params = ctypes.create_string_buffer(120)
+attempt("io_uring", lambda: call(libc.syscall, 425, 8, params))
+attempt("userfaultfd", lambda: call(libc.syscall, 323, 0))
 attempt("setgroups", lambda: os.setgroups([]))
 attempt("mountinfo", lambda: open("/proc/self/mountinfo").read())
 attempt("report_fds", lambda: [os.fstat(fd).st_mode for fd in range(3, 64)
@@ -167,6 +170,7 @@ def test_every_listed_protection_is_in_force(tmp_path):
     assert not failed, (failed, probe)
     assert probe["grader_files"] == sorted(sandbox.WORKER_MODULES)  # engine, scan...: absent
     assert _refused(probe, "write_scratch") is False and probe["write_tmp"] == "1"
+    assert _refused(probe, "io_uring", "userfaultfd")  # seccomp; the README names them
 
 
 INSECURE_PROBE = r"""
