@@ -1,7 +1,8 @@
 """Every registered chapter through the grading engine (sandboxed workers, secret seeds): the
-instructor source gets full marks, nbgrader's student edition zero with a clean report, and a
-submission with planted mistakes loses exactly the planted exercises' points (and those of the
-exercises that call them), each with its named feedback (``tests/kit.py``).
+instructor source gets full marks, nbgrader's student edition zero with a clean report, nbgrader
+agrees on both, and a submission with planted mistakes loses exactly the planted exercises'
+points (and those of the exercises that call them), each with its named feedback
+(``tests/kit.py``).
 
 Grading a chapter trains its training check twice (the student's run and the reference), so
 these tests are slow; run one chapter at a time: ``-k ch02``."""
@@ -9,9 +10,21 @@ these tests are slow; run one chapter at a time: ``-k ch02``."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
-from kit import by_id, generate_student_edition, grade, grade_id, pair_id, planting, registered
+from kit import (
+    VENV_BIN,
+    by_id,
+    generate_student_edition,
+    grade,
+    grade_id,
+    pair_id,
+    planting,
+    registered,
+)
 
 from autograder import sandbox
 
@@ -26,19 +39,42 @@ def kc(request):
     return request.param
 
 
-def test_the_instructor_source_gets_full_marks(kc):
-    tests = grade(kc, kc.notebook)
-    assert set(tests) == {ex.name for ex in kc.exercises()}
-    failed = {name: t["output"] for name, t in tests.items() if t["status"] != "passed"}
+def _nbgrader(kc, course: Path, *args: str) -> None:
+    done = subprocess.run([str(VENV_BIN / "nbgrader"), *args, f"--CourseDirectory.root={course}"],
+                          cwd=course, env=kc.env(), capture_output=True, text=True, timeout=3600)
+    assert done.returncode == 0, (args, done.stderr[-3000:])
+
+
+def test_source_full_marks_student_edition_zero_and_nbgrader_agrees(kc, tmp_path):
+    """The engine gives the instructor source full marks and nbgrader's student edition zero
+    with a clean report; ``nbgrader autograde`` gives both the same score, exercise by
+    exercise."""
+    course = tmp_path / "course"
+    release = generate_student_edition(kc, course)
+    engine = {"alice": grade(kc, kc.notebook), "bob": grade(kc, release)}
+    assert set(engine["alice"]) == {ex.name for ex in kc.exercises()}
+    failed = {name: t["output"] for name, t in engine["alice"].items() if t["status"] != "passed"}
     assert failed == {}
-
-
-def test_the_student_edition_gets_zero_with_a_clean_report(kc, tmp_path):
-    tests = grade(kc, generate_student_edition(kc, tmp_path))
-    for name, test in tests.items():
+    for name, test in engine["bob"].items():
         assert test["score"] == 0 and test["status"] == "failed", name
         assert "not implemented yet" in test["output"], test
         assert "Traceback" not in test["output"] and len(test["output"]) < 400
+
+    for student, notebook in (("alice", kc.notebook), ("bob", release)):
+        folder = course / "submitted" / student / kc.id
+        folder.mkdir(parents=True)
+        shutil.copy(notebook, folder / kc.chapter.notebook)
+        _nbgrader(kc, course, "db", "student", "add", student)
+    _nbgrader(kc, course, "autograde", kc.id, "--force", "--ExecutePreprocessor.timeout=900")
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student, tests in engine.items():
+            sub = gb.find_submission_notebook(Path(kc.chapter.notebook).stem, kc.id, student)
+            theirs = {g.name: (g.score, g.max_score) for g in sub.grades}
+            for name, test in tests.items():
+                assert theirs[f"test_{name}"] == (test["score"], test["max_score"]), (student,
+                                                                                     name)
 
 
 def test_planted_mistakes_cost_only_their_exercises_and_are_named(kc, tmp_path):

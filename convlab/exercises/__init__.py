@@ -5,8 +5,12 @@ In a notebook::
     from convlab.exercises import check
     check("ch01.conv2d_loop", conv2d_loop)   # visible check, public seed
 
-Each exercise is declared once (:class:`~convlab.exercises.spec.Exercise`) in the chapter's
-module (``convlab.exercises.ch01`` …); the autograder grades the same declarations in a sandbox.
+Each exercise is declared once, on the stub the student completes (:func:`exercise`), in the
+chapter's module (``convlab.exercises.ch01`` …) and registered in :mod:`.registry`; the
+autograder grades the same declarations in a sandbox. The pieces: :mod:`.apis` (the
+forbidden-API vocabulary), :mod:`.spec` (cases, mistakes, exercises), :mod:`.training` (training
+checks as data), :mod:`.conv` (the convolution family's cases, reference and mistakes),
+:mod:`.lines` (the loop probe), :mod:`.scaffold` (a notebook skeleton from the declarations).
 """
 
 from __future__ import annotations
@@ -17,11 +21,22 @@ from typing import Any
 from .inkernel import run_exercise
 from .registry import CHAPTERS, chapter, exercises, get
 from .seeds import derive_seed, kernel_hidden_seed
-from .spec import PUBLIC_SEED, Case, Diagnosis, Exercise, Verdict
+from .spec import (
+    PUBLIC_SEED,
+    Case,
+    Diagnosis,
+    Exercise,
+    Mistake,
+    Verdict,
+    changed,
+    declare,
+    exercise,
+)
 
 __all__ = [
-    "CHAPTERS", "PUBLIC_SEED", "Case", "Diagnosis", "Exercise", "Verdict",
-    "chapter", "check", "derive_seed", "exercises", "get", "grade",
+    "CHAPTERS", "PUBLIC_SEED", "Case", "Diagnosis", "Exercise", "Mistake", "Verdict",
+    "chapter", "changed", "check", "declare", "derive_seed", "exercise", "exercises", "get",
+    "grade", "run_exercise",
 ]
 
 

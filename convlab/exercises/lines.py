@@ -98,7 +98,7 @@ class NoLoopExercise(Exercise):
 
     def _lines(self, func: Callable[..., Any], case: Case, side: int) -> int:
         assert self.probe is not None, "a NoLoopExercise needs its probe"
-        probe = self.probe(case, side)
+        probe = self.probe(self.named(case), side)
         _, lines = count_student_lines(func, *(to_student_value(a) for a in probe.args))
         return lines
 

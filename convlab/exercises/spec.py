@@ -228,6 +228,14 @@ class Exercise:
             return self.check(case, got)
         return compare_outputs(got, self.reference(case), rtol=self.rtol, atol=self.atol)
 
+    def named(self, case: Case) -> Case:
+        """``case`` with its positional values named after the stub's parameters (a grading
+        worker receives bare ``args`` and ``kwargs``)."""
+        if case.names or self.stub is None:
+            return case
+        params = list(inspect.signature(self.stub).parameters)
+        return dataclasses.replace(case, names=tuple(params[:len(case.args)]))
+
     # -- worker side (runs student code) ------------------------------------------------
     def run(self, func: Callable[..., Any], case: Case) -> Outputs:
         """Call the student's ``func`` on one case and return plain arrays.
