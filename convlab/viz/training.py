@@ -93,3 +93,34 @@ def filters_figure(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def kernel_energy_shares(weight: np.ndarray) -> dict[str, np.ndarray]:
+    """How each ``k × k`` kernel splits its energy between a level, a slope and the rest.
+
+    The kernel ``w`` (flattened, ``k²`` numbers) is projected onto three orthogonal parts: its
+    mean (the response to a constant image), its first moment along rows and columns (the
+    response to a linear ramp — an oriented derivative, what Sobel and Prewitt kernels hold),
+    and everything else. Returned per kernel, as shares of ``‖w‖²`` that sum to 1:
+    ``"level"``, ``"slope"``, ``"rest"``. For kernels with independent, identically distributed
+    zero-mean weights the expected shares are ``1/k²``, ``2/k²`` and ``1 − 3/k²``.
+
+    Shape:
+        - weight: ``(C_out, C_in, k, k)``; the shares are over each ``(C_in, k, k)`` kernel
+          taken channel by channel and averaged, so each output is ``(C_out,)``.
+    """
+    w = np.asarray(weight, dtype=float)
+    if w.ndim != 4 or w.shape[-1] != w.shape[-2] or w.shape[-1] < 2:
+        raise ValueError(f"weight must be (C_out, C_in, k, k) with k ≥ 2, got shape {w.shape}")
+    k = w.shape[-1]
+    centred = np.arange(k) - (k - 1) / 2
+    basis = np.stack([np.ones((k, k)) / k,  # level
+                      np.repeat(centred[:, None], k, 1) / np.sqrt(k * (centred ** 2).sum()),
+                      np.repeat(centred[None, :], k, 0) / np.sqrt(k * (centred ** 2).sum())])
+    energy = (w ** 2).sum(axis=(-2, -1))  # (C_out, C_in)
+    coeffs = np.einsum("ocuv,buv->ocb", w, basis)  # (C_out, C_in, 3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = np.where(energy > 0, coeffs[..., 0] ** 2 / energy, 0.0)
+        slope = np.where(energy > 0, (coeffs[..., 1:] ** 2).sum(-1) / energy, 0.0)
+    level, slope = level.mean(axis=1), slope.mean(axis=1)
+    return {"level": level, "slope": slope, "rest": 1.0 - level - slope}
