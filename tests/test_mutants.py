@@ -153,5 +153,5 @@ def test_the_fixture_chapter_is_mutated_graded_and_reported(tmp_path):
     assert f"{report.killed} of {report.graded} mutants killed" in text
     assert "equivalent: w is 1-D" in text
     n = len(linear.graded)
-    assert f"| ch98.linear | {n} | {n} | 0 | 0 | 100.0% |" in text
+    assert f"| ch98.linear | {n} | {n} | 0 | 0 | 100.0% | 0 | 100.0% |" in text
     assert mt.table([ch]).count("\n") == len(ch["exercises"]) + 1
