@@ -8,7 +8,7 @@ import json
 import time
 
 import pytest
-from kit import FIXTURES, by_id
+from kit import FIXTURES, by_id, registered
 
 from convlab.exercises import mutants as mt
 
@@ -155,3 +155,21 @@ def test_the_fixture_chapter_is_mutated_graded_and_reported(tmp_path):
     n = len(linear.graded)
     assert f"| ch98.linear | {n} | {n} | 0 | 0 | 100.0% | 0 | 100.0% |" in text
     assert mt.table([ch]).count("\n") == len(ch["exercises"]) + 1
+
+
+def test_the_survivor_notes_are_well_formed_and_name_registered_exercises():
+    notes = mt.load_notes()
+    assert notes
+    known = {ex.key for kc in registered() for ex in kc.exercises()}
+    for (key, mutation), note in notes.items():
+        assert key in known, key
+        assert " → " in mutation and note["why"].strip()
+        assert note["kind"] == "equivalent" or note["case"].strip()
+
+
+def test_a_note_without_its_case_is_refused(tmp_path):
+    path = tmp_path / "notes.toml"
+    path.write_text('[[survivor]]\nexercise = "ch98.corr1d"\nmutation = "a → b"\n'
+                    'kind = "gap"\nwhy = "a hidden case is missing"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="case"):
+        mt.load_notes(path)

@@ -683,9 +683,17 @@ def load_notes(path: Path = NOTES_FILE) -> dict[tuple[str, str], dict[str, str]]
     rows = tomllib.loads(path.read_text(encoding="utf-8")).get("survivor", [])
     notes = {}
     for row in rows:
-        if row.get("kind") not in ("equivalent", "gap"):
+        missing = {"exercise", "mutation", "kind", "why"} - set(row)
+        if missing:
+            raise ValueError(f"{path}: a survivor note lacks {sorted(missing)}: {row!r}")
+        if row["kind"] not in ("equivalent", "gap"):
             raise ValueError(f"{path}: kind must be 'equivalent' or 'gap', got {row!r}")
-        notes[(row["exercise"], row["mutation"])] = row
+        if row["kind"] == "gap" and not row.get("case"):
+            raise ValueError(f"{path}: a gap note must name the case that kills it: {row!r}")
+        key = (row["exercise"], row["mutation"])
+        if key in notes:
+            raise ValueError(f"{path}: two notes for {key}")
+        notes[key] = row
     return notes
 
 
@@ -856,6 +864,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if cid not in CHAPTERS:
             parser.error(f"unknown chapter {cid!r}; known: {', '.join(CHAPTERS)}")
         ch = CHAPTERS[cid]
+        if not (args.source / cid / ch.notebook).exists():
+            print(f"{cid}: no notebook {args.source / cid / ch.notebook}, skipped", flush=True)
+            continue
         print(f"{cid}: mutating {ch.notebook} …", flush=True)
         report = mutate_chapter(ch, args.source, only=args.only, seeds=args.seeds,
                                 timeout_s=args.timeout, training=args.training,
