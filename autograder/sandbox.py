@@ -5,7 +5,8 @@ installation, the third-party packages, the ``convlab`` package and the four ``a
 modules the worker needs, each bound read-only at a neutral path; a private ``/tmp`` and a
 ``/scratch`` working folder, both size-capped tmpfs mounts and the only writable places; a
 minimal ``/dev`` made read-only (its device nodes work, nothing can be stored there, so no
-``/dev/shm``); no ``/proc`` on the CPU (so no mount table, no other process to look at).
+``/dev/shm``); of ``/proc`` only ``/proc/cpuinfo`` on the CPU (so no mount table, no other
+process to look at).
 Every namespace is unshared (no network, own PIDs, IPC, UTS), the environment is cleared and
 capabilities dropped. No host folder is writable inside.
 
@@ -211,7 +212,7 @@ class Sandbox:
                 "minimal-filesystem", f"private-tmp={lim.tmp_mb}MiB",
                 f"scratch-tmpfs={lim.scratch_mb}MiB"]
         if self.device == "cpu":
-            out += ["no-proc", "read-only-dev"]
+            out += ["proc-cpuinfo-only", "read-only-dev"]
         return out
 
     def _worker_args(self, report_fd: int) -> list[str]:
@@ -269,6 +270,10 @@ class Sandbox:
                  "--ro-bind", str(accounts / "group"), "/etc/group"]
         if self.device == "cuda":  # the CUDA driver reads /proc; mount tables become visible
             argv += ["--proc", "/proc"]
+        else:  # of /proc, only what torch's CPU detection reads (no process, no mount table)
+            for f in ("/proc/cpuinfo", "/sys/devices/system/cpu"):
+                if Path(f).exists():
+                    argv += ["--ro-bind", f, f]
         # /dev: null, zero, full, random, urandom, tty and an empty shm folder, made read-only
         # below (device nodes stay usable; nothing can be stored there)
         argv += ["--dev", "/dev",

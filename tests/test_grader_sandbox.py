@@ -70,6 +70,9 @@ attempt("io_uring", lambda: call(libc.syscall, 425, 8, params))
 attempt("userfaultfd", lambda: call(libc.syscall, 323, 0))
 attempt("setgroups", lambda: os.setgroups([]))
 attempt("mountinfo", lambda: open("/proc/self/mountinfo").read())
+attempt("proc_self", lambda: os.listdir("/proc/self"))
+attempt("proc_1", lambda: open("/proc/1/cmdline").read())
+attempt("proc", lambda: sorted(os.listdir("/proc")))
 attempt("report_fds", lambda: [os.fstat(fd).st_mode for fd in range(3, 64)
                                if _open(fd)])
 def _open(fd):
@@ -157,11 +160,12 @@ def test_every_listed_protection_is_in_force(tmp_path):
         "new-session": 0 < probe["sid"] < 10,  # its own session, led inside the sandbox
         "ro-root": _refused(probe, "write_usr", "write_root", "write_package"),
         "minimal-filesystem": _refused(probe, "read_notebooks", "read_results", "read_host_tmp")
-        and set(probe["root"]) <= {"bin", "dev", "etc", "lib", "lib64", "opt", "root", "sbin",
-                                   "scratch", "tmp", "usr"},
+        and set(probe["root"]) <= {"bin", "dev", "etc", "lib", "lib64", "opt", "proc", "root",
+                                   "sbin", "scratch", "sys", "tmp", "usr"},
         f"private-tmp={lim.tmp_mb}MiB": probe["sizes"]["/tmp"] == lim.tmp_mb * mib,
         f"scratch-tmpfs={lim.scratch_mb}MiB": probe["sizes"]["/scratch"] == lim.scratch_mb * mib,
-        "no-proc": _refused(probe, "mountinfo"),
+        "proc-cpuinfo-only": _refused(probe, "mountinfo", "proc_self", "proc_1")
+        and probe["proc"] == "['cpuinfo']",
         "read-only-dev": _refused(probe, "write_dev_shm", "write_dev")
         and not _refused(probe, "write_dev_null"),
     }
@@ -204,7 +208,7 @@ def test_the_insecure_mode_lists_only_what_it_has():
     assert line is not None, (outcome.stdout[-2000:], outcome.stderr[-2000:])
     probe = json.loads(line[len("PROBE"):])
     prot = set(box.protections)
-    assert "bubblewrap" not in prot and "no-proc" not in prot and "insecure" in prot
+    assert "bubblewrap" not in prot and "proc-cpuinfo-only" not in prot and "insecure" in prot
     for name, key in (("seccomp-no-fork", "fork"), ("seccomp-no-exec", "exec"),
                       ("seccomp-no-memfd", "memfd"), ("seccomp-no-threads", "thread"),
                       ("seccomp-no-ptrace", "ptrace_parent")):
