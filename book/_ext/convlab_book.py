@@ -6,6 +6,8 @@
   search page). Asking Sphinx to load the assets on every page typesets it everywhere.
 * ``_static/convlab-page.js`` on every page (once): an inline formula wider than its
   paragraph gets its own scrollbar instead of being cut off on a narrow screen.
+* The assignments on each chapter's exercises page: the student notebook, the convlab wheel,
+  Colab and JupyterHub links (``convlab_assignments``, loaded from here).
 * The ``conv-arithmetic-explorer`` directive: a form (input size, kernel size, stride, padding,
   dilation and, for a transposed convolution, output padding) that shows the output size and
   an animated drawing of the window, driven by ``_static/convlab-explorer.js``. The script is
@@ -160,6 +162,7 @@ def _add_page_assets(app: Sphinx, pagename: str, templatename: str,
 def setup(app: Sphinx) -> dict[str, Any]:
     app.set_html_assets_policy("always")
     app.add_js_file(PAGE_JS, loading_method="defer")
+    app.setup_extension("convlab_assignments")
     app.add_directive("conv-arithmetic-explorer", ConvArithmeticExplorer)
     app.connect("html-page-context", _add_page_assets)
     return {"version": "1.1", "parallel_read_safe": True, "parallel_write_safe": True}
