@@ -160,9 +160,11 @@ def test_the_fixture_chapter_is_mutated_graded_and_reported(tmp_path):
 def test_the_survivor_notes_are_well_formed_and_name_registered_exercises():
     notes = mt.load_notes()
     assert notes
-    known = {ex.key for kc in registered() for ex in kc.exercises()}
+    chapters = {kc.id: {ex.key for ex in kc.exercises()} for kc in registered()}
     for (key, mutation), note in notes.items():
-        assert key in known, key
+        chapter = key.split(".")[0]
+        assert chapter not in chapters or key in chapters[chapter], key  # a chapter in progress
+        # may have notes before its registry row
         assert " → " in mutation and note["why"].strip()
         assert note["kind"] == "equivalent" or note["case"].strip()
 

@@ -786,6 +786,16 @@ def markdown(report: dict[str, Any], notes: dict[tuple[str, str], dict[str, str]
                            f"{e['partly_killed']} | {e['survived']} | "
                            f"{_pct(e['share_killed'])} | {e['equivalent']} | "
                            f"{_pct(e['share_killable'])} |")
+        graded = [m for e in ch["exercises"] for m in e["mutants"]]
+        how = {h: sum(m["status"] == "killed" and m["how"] == h for m in graded)
+               for h in ("fails", "raises", "times out")}
+        rules = {r: (sum(m["status"] == "killed" for m in graded if m["rule"] == r),
+                     sum(m["rule"] == r for m in graded)) for r in RULES}
+        if graded:
+            out += ["", f"Killed by a wrong output: {how['fails']}, by an exception: "
+                    f"{how['raises']}, by the time limit: {how['times out']}. By rule (killed/"
+                    "mutants): " + ", ".join(f"{r} {k}/{n}" for r, (k, n) in rules.items()
+                                             if n) + "."]
         survivors = [(e, m) for e in ch["exercises"] for m in e["mutants"]
                      if m["status"] != "killed"]
         if survivors:
