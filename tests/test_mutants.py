@@ -175,3 +175,15 @@ def test_a_note_without_its_case_is_refused(tmp_path):
                     'kind = "gap"\nwhy = "a hidden case is missing"\n', encoding="utf-8")
     with pytest.raises(ValueError, match="case"):
         mt.load_notes(path)
+
+
+def test_height_and_width_names_are_read_for_each_other_when_both_exist():
+    assert mt.partner("kH") == "kW" and mt.partner("H_out") == "W_out"
+    assert mt.partner("full_h") == "full_w" and mt.partner("i") == "j"
+    cell = "def g(x, kH, kW):\n    ### BEGIN SOLUTION\n    total = 0\n" \
+           "    for i in range(kH):\n        total += x[i] * kW\n    return total\n" \
+           "    ### END SOLUTION\n"
+    found = {m.mutation: m.rule for m in mt.mutants(cell)}
+    assert found["range(kH) → range(kW)"] == "swap-name"
+    assert found["x[i] * kW → x[i] * kH"] == "swap-name"
+    assert "x[i] * kW → x[j] * kW" not in found  # no j in the cell

@@ -7,7 +7,8 @@ cell that defines the exercise's ``entry`` is parsed, and every node between nbg
 (:func:`mutants`): arithmetic and comparison operators swapped, integer constants ±1 (0 ↔ 1
 among them), operands of ``-``, ``/``, ``@`` … swapped, slice bounds and ``range`` arguments
 off by one, slice steps dropped, adjacent positional arguments and tuple elements swapped
-(axes, dims, paddings, unpacked shapes), keyword arguments dropped, ``.flip``, ``.transpose``,
+(axes, dims, paddings, unpacked shapes), height and width names read for each other (``kH`` for
+``kW``, ``i`` for ``j``), keyword arguments dropped, ``.flip``, ``.transpose``,
 ``.T`` and ``.abs`` removed, ``+=`` turned into ``=``, conditions negated, einsum subscripts
 swapped, statements dropped. Mutants are written back with :func:`ast.unparse`, in a
 deterministic order (line, column, rule); those that do not compile, equal the original or
@@ -98,7 +99,8 @@ _EINSUM = re.compile(r"^[a-zA-Z.]+(,[a-zA-Z.]+)*->[a-zA-Z.]*$")
 
 #: Rule names in the order a node's mutants are listed.
 RULES = ("operator", "swap-operands", "compare", "boolean", "negate", "unary", "constant",
-         "einsum", "slice", "range", "swap-args", "swap-elements", "drop-keyword", "remove-call",
+         "einsum", "slice", "range", "swap-args", "swap-elements", "swap-name", "drop-keyword",
+         "remove-call",
          "augassign", "drop-statement")
 
 Transform = Callable[[ast.AST], ast.AST]
@@ -167,9 +169,24 @@ def _offset(node: ast.AST) -> bool:
         and isinstance(node.right, ast.Constant) and type(node.right.value) is int
 
 
-def _rules(node: ast.AST) -> Iterator[tuple[str, Transform]]:
+_HW = str.maketrans("HWhw", "WHwh")
+_LOOP_PAIRS = {"i": "j", "j": "i", "u": "v", "v": "u"}
+
+
+def partner(name: str) -> str:
+    """The name a height/width slip reads instead of ``name``: ``kH`` ↔ ``kW``, ``H_out`` ↔
+    ``W_out``, ``full_h`` ↔ ``full_w``, and the loop indices ``i`` ↔ ``j``, ``u`` ↔ ``v``."""
+    return _LOOP_PAIRS.get(name) or name.translate(_HW)
+
+
+def _rules(node: ast.AST, names: frozenset[str] = frozenset()) -> Iterator[tuple[str, Transform]]:
     """``(rule, transform)`` for each mutation of ``node``; ``transform`` receives the node's
-    copy in a copied tree and returns what replaces it (itself when changed in place)."""
+    copy in a copied tree and returns what replaces it (itself when changed in place).
+    ``names``: the names the cell binds, which a height/width slip can read instead."""
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+        other = partner(node.id)
+        if other != node.id and other in names:
+            yield "swap-name", lambda n, other=other: _set(n, "id", other)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOP:
         new = _BINOP[type(node.op)]
         yield "operator", lambda n, new=new: _set(n, "op", new())
@@ -315,6 +332,8 @@ def mutants(text: str) -> list[Mutant]:
     original = ast.unparse(tree)
     regions = solution_lines(text)
     located = _locations(tree)
+    names = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)) | frozenset(
+        a.arg for a in ast.walk(tree) if isinstance(a, ast.arg))
     found: list[tuple[tuple[int, int, int, int], Mutant]] = []
     seen = {original}
     for i, (node, where) in enumerate(located):
@@ -324,7 +343,7 @@ def mutants(text: str) -> list[Mutant]:
         if not any(a <= line and end <= b for a, b in regions):
             continue
         ctx = _context(located, i)
-        for k, (rule, transform) in enumerate(_rules(node)):
+        for k, (rule, transform) in enumerate(_rules(node, names)):
             before = _short(located[ctx][0])
             copied = copy.deepcopy(tree)
             copied_nodes = list(ast.walk(copied))
