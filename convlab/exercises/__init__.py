@@ -34,27 +34,56 @@ from .spec import (
 )
 
 __all__ = [
-    "CHAPTERS", "PUBLIC_SEED", "Case", "Diagnosis", "Exercise", "Mistake", "Verdict",
+    "CHAPTERS", "PUBLIC_SEED", "Case", "CheckFailed", "Diagnosis", "Exercise", "Mistake", "Verdict",
     "chapter", "changed", "check", "declare", "derive_seed", "exercise", "exercises", "get",
-    "grade", "run_exercise",
+    "grade", "run_exercise", "uses",
 ]
 
 
-def check(key: str, func: Callable[..., Any]) -> Verdict:
-    """Visible check: run exercise ``key`` on the public inputs; print ✓ or raise AssertionError."""
+class CheckFailed(AssertionError):
+    """A check that failed. In a notebook it shows as its one-line message, without a
+    traceback (IPython renders ``_render_traceback_``); nbgrader still sees the cell fail."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"✗ {self}"]
+
+
+class NotReady(RuntimeError):
+    """A cell that uses an answer which does not pass its check yet (see :func:`uses`)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
+
+
+def check(key: str, func: Callable[..., Any]) -> None:
+    """Visible check: run exercise ``key`` on the public inputs; print ✓ or raise
+    :class:`CheckFailed`. Returns nothing, so a check cell shows its line only."""
     ex = get(key)
     verdict = run_exercise(ex, func, PUBLIC_SEED)
     if not verdict.passed:
-        raise AssertionError(f"{ex.entry}: {verdict.message}")
+        raise CheckFailed(f"{ex.entry}: {verdict.message}")
     print(f"✓ {ex.entry}: {verdict.message} (visible check)")
-    return verdict
 
 
-def grade(key: str, func: Callable[..., Any]) -> Verdict:
-    """nbgrader's hidden test: the exercise on hidden inputs; raises AssertionError on failure."""
+def grade(key: str, func: Callable[..., Any]) -> None:
+    """nbgrader's hidden test: the exercise on hidden inputs; prints how many cases ran and
+    what they cover, or raises :class:`CheckFailed`."""
     ex = get(key)
-    verdict = run_exercise(ex, func, kernel_hidden_seed(key))
+    seed = kernel_hidden_seed(key)
+    verdict = run_exercise(ex, func, seed)
     if not verdict.passed:
-        raise AssertionError(f"{ex.entry}: {verdict.message}")
-    print(f"✓ {ex.entry}: passed the hidden tests")
-    return verdict
+        raise CheckFailed(f"{ex.entry} (hidden tests): {verdict.message}")
+    n = len(ex.cases(seed))
+    covering = f", covering {ex.covers}" if ex.covers else ""
+    print(f"✓ {ex.entry}: passed the hidden tests ({n} case{'s' * (n != 1)}{covering})")
+
+
+def uses(key: str, func: Callable[..., Any]) -> None:
+    """First line of a cell that uses an answer: when ``func`` does not pass exercise ``key``'s
+    visible check, stop the cell with one line that says which exercise to fix first, instead
+    of an error from deep inside the cell."""
+    ex = get(key)
+    verdict = run_exercise(ex, func, PUBLIC_SEED)
+    if not verdict.passed:
+        raise NotReady(f"This cell uses your {ex.entry}, which does not pass its check yet "
+                       f"({verdict.message.split(': ', 1)[-1]}): fix exercise {key} first.")

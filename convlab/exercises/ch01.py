@@ -1,12 +1,7 @@
-"""Chapter 1 exercises (``notebooks/ch01/vanilla_convolution.ipynb``), in notebook order.
-
-Conventions stated in the notebook: ``x (N, C, H, W)``, ``w (F, C, kH, kW)``, ``b (F,)``;
-``stride`` and ``padding`` are ints applied to both spatial dimensions; the layer computes the
-cross-correlation ``out[n, f, i, j] = b[f] + Σ_{c,u,v} x_pad[n, c, i·s + u, j·s + v] ·
-w[f, c, u, v]``. References are computed in float64 and compared at float32 tolerances.
-``equivariance_error`` comes last because it may call ``F.conv2d``, which the exercises above
-forbid (the grader scans every answer cell above an exercise's test cell).
-"""
+"""Chapter 1 exercises (``notebooks/ch01/vanilla_convolution.ipynb``), in notebook order; the
+convolution's conventions are :mod:`convlab.exercises.conv`'s. ``equivariance_error`` comes
+last because it may call ``F.conv2d``, which the exercises above forbid (the grader scans every
+answer cell above an exercise's test cell)."""
 
 from __future__ import annotations
 
@@ -16,9 +11,10 @@ import torch
 from convlab.models.small import DigitsCNN
 from convlab.train import as_conv2d
 
+from . import conv
 from .apis import AUTOGRAD, TRACER, forbid
 from .arrays import f64, flip
-from .conv import CONV_MISTAKES, LIBRARY_CONV, conv_probe, conv_reference, make_conv_cases, out_hw
+from .conv import CONV_MISTAKES, LIBRARY_CONV, conv_probe, conv_reference, make_conv_cases
 from .lines import NoLoopExercise
 from .spec import Case, Mistake, Outputs, declare, exercise
 from .training import Training, training_check
@@ -30,7 +26,7 @@ _torch_pad = torch.nn.functional.pad
 
 # -- 1. the loop version -----------------------------------------------------------------------
 @exercise(points=20, cases=make_conv_cases, reference=conv_reference, forbidden=LIBRARY_CONV,
-          mistakes=CONV_MISTAKES, title="convolution by loops",
+          mistakes=CONV_MISTAKES, title="convolution by loops", covers=conv.CONV_COVERS,
           summary="the layer's forward pass by its definition, with loops: channels summed, "
                   "bias added, stride and zero padding")
 def conv2d_loop(x, w, b, stride=1, padding=0):
@@ -103,7 +99,9 @@ def _size_ref(c: Case) -> Outputs:
               Mistake("padding-one-side",
                       "the padding is counted once: p zeros go on each side, 2p in all",
                       lambda c: _size(c, pad_sides=1), when=lambda c: c.padding > 0)),
-          title="output size", summary="the output-size relation, dilation included")
+          title="output size", summary="the output-size relation, dilation included",
+          covers="strides that do and do not divide the span, padding 0–3, dilation 1–3, "
+                 "kernel sizes 1–7, sizes 1–64")
 def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
     """Output length of a convolution along one spatial dimension.
 
@@ -124,7 +122,7 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
 # -- 3. im2col, with the loop probe ------------------------------------------------------------
 @exercise(points=20, cases=lambda rng: make_conv_cases(rng, scale=2), reference=conv_reference,
           forbidden=forbid(LIBRARY_CONV, TRACER), mistakes=CONV_MISTAKES,
-          kind=NoLoopExercise, probe=conv_probe,
+          kind=NoLoopExercise, probe=conv_probe, covers=conv.CONV_COVERS,
           hint="build the column matrix with slicing over kernel offsets or as_strided, then "
                "one matmul",
           title="convolution by im2col",
@@ -195,11 +193,10 @@ def _db(reduce: str) -> Outputs:
 
 def _backward_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
-    for conv in make_conv_cases(rng):
-        c = conv.with_()
-        dout = rng.standard_normal((c.x.shape[0], c.w.shape[0], *out_hw(c))).astype(np.float32)
-        cases.append(Case.of(conv.label.replace("→", "→ dout"), dout=dout, x=c.x, w=c.w,
-                             stride=c.stride, padding=c.padding))
+    for c in make_conv_cases(rng):
+        dout = rng.standard_normal((c.x.shape[0], c.w.shape[0], *conv.out_hw(c)))
+        cases.append(Case.of(c.label.replace("→", "→ dout"), dout=dout.astype(np.float32),
+                             x=c.x, w=c.w, stride=c.stride, padding=c.padding))
     return cases
 
 
@@ -238,7 +235,7 @@ def _not_cropped(c: Case) -> Outputs:
               Mistake("db-averaged",
                       "db is averaged; the bias is added at every position of every example, so "
                       "its gradient is the sum Σ_{n,i,j} dout[n, f, i, j]", _db("mean"))),
-          title="backward pass",
+          title="backward pass", covers=conv.CONV_COVERS,
           summary="the gradients dx, dw, db by hand, without autograd")
 def conv2d_backward(dout, x, w, stride=1, padding=0):
     """Backward pass of a convolution layer (the forward pass of conv2d_loop).
@@ -321,6 +318,8 @@ def _equivariance_cases(rng: np.random.Generator) -> list[Case]:
                       "returned max(a − b) without the absolute value; return max |a − b|",
                       lambda c: _equivariance(c, reduce="signed"))),
           title="equivariance",
+          covers="circular and zero padding, 3×3 and 5×5 kernels, non-square images, shifts of "
+                 "either sign",
           summary="translation equivariance measured, circular against zero padding")
 def equivariance_error(image, kernel, shift, circular):
     """Largest difference between "shift, then convolve" and "convolve, then shift".

@@ -50,14 +50,16 @@ def _group_conv_cases(rng: np.random.Generator) -> list[Case]:
         (2, 8, 8, 9, 8, 4, 3, 2, 0, False),
         (1, 3, 6, 6, 6, 3, 3, 1, 1, True),  # depthwise, channel multiplier 2
         (2, 5, 4, 5, 4, 1, 2, 1, 0, True),  # groups=1 is a dense convolution
+        (1, 4, 2, 5, 7, 2, (3, 1), 2, 1, True),  # non-square kernel, one filter per group
     ]
     cases = []
     for n, cin, cout, h, w, g, k, s, p, has_bias in specs:
         h, w = h + int(rng.integers(0, 3)), w + int(rng.integers(0, 3))  # sizes vary by seed
+        kh, kw = k if isinstance(k, tuple) else (k, k)
         cases.append(Case.of(
-            f"C_in={cin}, C_out={cout}, groups={g}, k={k}, s={s}, p={p}",
+            f"C_in={cin}, C_out={cout}, groups={g}, k={kh}×{kw}, s={s}, p={p}",
             x=rng.standard_normal((n, cin, h, w)).astype(np.float32),
-            weight=rng.standard_normal((cout, cin // g, k, k)).astype(np.float32),
+            weight=rng.standard_normal((cout, cin // g, kh, kw)).astype(np.float32),
             bias=rng.standard_normal(cout).astype(np.float32) if has_bias else None,
             groups=g, stride=s, padding=p))
     return cases
@@ -99,6 +101,8 @@ def _grouped(c: Case) -> bool:
                       lambda c: _group_conv_ref(c, bias=False),
                       when=lambda c: c.bias is not None)),
           title="group convolution from primitives",
+          covers="groups 1 (dense) to 4, depthwise with a channel multiplier, 1×1, 2×2, 3×3 and "
+                 "non-square kernels, stride 1–2, padding 0–1, bias or none, batch 1 and 2",
           summary="a grouped convolution from primitives (im2col and one batched product, or a "
                   "loop over groups), no convolution API")
 def group_conv2d(x, weight, bias=None, groups=1, stride=1, padding=0):
@@ -174,7 +178,7 @@ def _same_block(c: Case, got: Outputs) -> str | None:
                       "grouped convolution with groups=C stores only the diagonal blocks: "
                       "(C·d, d, 3, 3)",
                       lambda c: _resnext_ref(c, dense_w2=True))),
-          title="ResNeXt form (a) → form (c)",
+          title="ResNeXt form (a) → form (c)", covers="cardinality 2–8, widths 2–5, C_in ≠ C_out",
           summary="ResNeXt's form (a) weights rearranged into form (c); graded by what the block "
                   "computes", name="resnext_branches_to_grouped")
 def resnext_branches_to_grouped(w1, w2, w3):
@@ -221,7 +225,7 @@ def _shuffle_ref(c: Case, groups: int | None = None) -> Outputs:
                       "H, W), swap the two channel axes, and flatten back (a reshape alone moves "
                       "nothing)",
                       lambda c: (c.x,))),
-          title="channel shuffle",
+          title="channel shuffle", covers="groups 2–5 with C/g ≠ g, batch 1 and 2",
           summary="the shuffle as reshape, transpose, flatten, without the library's")
 def channel_shuffle(x, groups):
     """ShuffleNet's channel shuffle.
@@ -289,6 +293,7 @@ def _unit_ref(c: Case, **flags: object) -> Outputs:
                       "the first 1×1 group conv and after the merge)",
                       lambda c: _unit_ref(c, relu_after_dw=True))),
           title="the ShuffleNet unit", name="shufflenet_unit",
+          covers="stride 1 and 2, groups 2 and 3, odd and even sizes, batch 1 and 2",
           summary="the ShuffleNet unit's forward pass at stride 1 and stride 2")
 def shufflenet_unit_forward(x, params, groups, stride):
     """Forward pass of a ShuffleNet v1 unit (batch norm folded into the biases).

@@ -44,6 +44,17 @@ def _square(c: Case) -> bool:  # swapped channel axes only give an answer when C
 
 
 # -- 1. transposed convolution by scatter -------------------------------------------------------
+def _input_padded(c: Case) -> Outputs:
+    p = c.padding
+    return _transposed(c.with_(x=np.pad(c.x, ((0, 0), (0, 0), (p, p), (p, p))), padding=0))
+
+
+def _cropped_one_side(c: Case, side: str) -> Outputs:
+    full = _transposed(c.with_(padding=0))[0]  # the whole canvas, output_padding included
+    p = c.padding
+    return (full[..., p:, p:] if side == "start" else full[..., :-p, :-p],)
+
+
 def _scatter_cases(rng: np.random.Generator) -> list[Case]:
     specs = [  # (N, C_in, C_out, H, W, (kH, kW), stride, padding, output_padding, bias)
         (2, 3, 3, 3, 4, (3, 3), 2, 0, 0, True),
@@ -86,8 +97,26 @@ def _scatter_cases(rng: np.random.Generator) -> list[Case]:
                       lambda c: _transposed(c, w=flip(c.w))),
               Mistake("bias-missing",
                       "the bias is missing: add b[o] to every position of output channel o",
-                      lambda c: _transposed(c, bias=False), when=lambda c: c.b is not None)),
+                      lambda c: _transposed(c, bias=False), when=lambda c: c.b is not None),
+              Mistake("output-size-missing-plus-one",
+                      "off-by-one size: the output is one row and one column short; "
+                      "H_out = s(H−1) − 2p + (kH−1) + output_padding + 1 (the + 1 counts the "
+                      "first stamp's row)",
+                      lambda c: (_transposed(c)[0][..., :-1, :-1],),
+                      when=lambda c: min(_transposed(c)[0].shape[-2:]) > 1),
+              Mistake("input-padded",
+                      "the input was padded by p, as a convolution does; a transposed "
+                      "convolution crops p rows and columns from each side of the scatter canvas "
+                      "instead",
+                      _input_padded, when=lambda c: c.padding > 0),
+              *(Mistake("cropped-one-side",
+                        "the canvas was cropped on one side only: remove p rows and columns from "
+                        "the top and the left and p from the bottom and the right",
+                        lambda c, side=side: _cropped_one_side(c, side),
+                        when=lambda c: c.padding > 0) for side in ("start", "end"))),
           title="transposed convolution by scatter",
+          covers="stride 1–3, padding 0–1, output_padding 0–2, square and non-square kernels "
+                 "(2×2 to 4×4), C_in ≠ C_out, bias or none, batch 1 and 2",
           summary="the transposed convolution by scattering kernel stamps, with padding cropped "
                   "and output_padding kept")
 def conv_transpose2d_scatter(x, w, b=None, stride=1, padding=0, output_padding=0):
@@ -155,6 +184,7 @@ def _matrix(c: Case, flipped: bool = False, transpose: bool = False,
                       "(i, j) of an H×W image is i·W + j (what reshape(-1) does)",
                       lambda c: _matrix(c, column_major=True))),
           title="the convolution matrix C",
+          covers="square and non-square inputs and kernels, stride 1–2, padding 0–1",
           summary="the matrix C of a single-channel convolution, then C transposed read as the "
                   "transposed convolution, the adjoint and the input gradient")
 def conv_matrix(input_hw, w, stride=1, padding=0):
@@ -194,6 +224,7 @@ def _overlap_ref(c: Case) -> Outputs:
                             "kernel at (s·i, s·j)",
                             changed(_overlap_ref, stride=lambda c: 1)),),
           title="overlap counts",
+          covers="strides below, equal to and above the kernel size, non-square inputs",
           summary="how many stamps cover each output pixel, the cause of checkerboards")
 def overlap_count(size, kernel_size, stride):
     """How many kernel stamps of a transposed convolution cover each output pixel (no padding).
@@ -220,11 +251,12 @@ def _zero_insert_cases(rng: np.random.Generator) -> list[Case]:
         (1, 3, 2, 4, 3, 3, 3, 2),
         (2, 2, 2, 3, 3, 2, 1, 0),
         (1, 1, 2, 5, 5, 3, 2, 3),  # padding > k − 1: the zero-inserted input is cropped
+        (1, 2, 3, 4, 3, (3, 2), 2, 1),  # non-square kernel: kH − 1 − p ≠ kW − 1 − p
     ]
     return [Case.of(f"C_in={cin}, C_out={cout}, k={k}, s={s}, p={p}",
                     x=rng.standard_normal((n, cin, h, w)).astype(np.float32),
-                    w=rng.standard_normal((cin, cout, k, k)).astype(np.float32),
-                    stride=s, padding=p)
+                    w=rng.standard_normal((cin, cout, *(k if isinstance(k, tuple) else (k, k)))
+                                          ).astype(np.float32), stride=s, padding=p)
             for n, cin, cout, h, w, k, s, p in specs]
 
 
@@ -250,6 +282,8 @@ def _zero_insert_cases(rng: np.random.Generator) -> list[Case]:
                       "padding; pad by k − 1 − p (crop when that is negative)",
                       changed(_transposed, padding=lambda c: 0), when=lambda c: c.padding > 0)),
           title="transposed convolution as a direct convolution",
+          covers="stride 1–3, padding 0–3 (also above k − 1, which crops), square and "
+                 "non-square kernels, C_in = 1 and more, batch 1 and 2",
           summary="the transposed convolution as a stride-1 convolution of the zero-inserted, "
                   "padded input with the flipped kernel")
 def zero_insert_conv(x, w, stride=1, padding=0):

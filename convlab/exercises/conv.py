@@ -91,9 +91,16 @@ def _conv_case(rng: np.random.Generator, label: str, n: int, c: int, f: int, hw:
                    f"{h_out}×{w_out}", x=x, w=w, b=b, stride=stride, padding=padding)
 
 
+#: What :func:`make_conv_cases` covers, as the hidden tests report it.
+CONV_COVERS = ("square and non-square kernels (1×1 up to the whole padded input), non-square "
+               "inputs, stride 1–3 (also larger than the kernel), padding 0–2, batch, channels "
+               "and filters of 1 and more")
+
+
 def make_conv_cases(rng: np.random.Generator, scale: int = 1) -> list[Case]:
-    """Five cases whose sizes the seed draws: a general one, a 1×1 kernel, a stride larger than
-    the kernel, a non-square image and kernel, and padding 2. ``scale`` enlarges the images."""
+    """Six cases whose sizes the seed draws: a general one, a 1×1 kernel, a stride larger than
+    the kernel, a non-square image and kernel, padding 2, and one image, channel and filter
+    with a non-square kernel as large as the padded input. ``scale`` enlarges the images."""
 
     def r(lo: int, hi: int) -> int:
         return int(rng.integers(lo, hi + 1))
@@ -113,6 +120,9 @@ def make_conv_cases(rng: np.random.Generator, scale: int = 1) -> list[Case]:
                             (kh, kw), r(1, 2), r(0, 2)))
     cases.append(_conv_case(rng, "padding 2", 1, r(1, 2), r(1, 2), (r(4, 6) * s, r(4, 6) * s),
                             (3, 3), 1, 2))
+    h = r(2, 4) * s
+    cases.append(_conv_case(rng, "kernel as large as the padded input", 1, 1, 1, (h, h + 1),
+                            (h + 2, h + 3), r(1, 2), 1))
     return cases
 
 

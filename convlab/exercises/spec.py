@@ -146,6 +146,7 @@ class Exercise:
             contract the notebook's answer cell starts with.
         check: ``(case, outputs) -> reason or None``, a comparison that replaces the plain
             one with the reference (for answers judged by what they compute).
+        covers: the argument forms the cases cover, in words (the hidden tests report it).
         chapter: ``"ch01"`` …; set from the registry by :func:`declare`.
     """
 
@@ -163,6 +164,7 @@ class Exercise:
     summary: str = ""
     stub: Callable[..., Any] | None = None
     check: Callable[[Case, Outputs], str | None] | None = None
+    covers: str = ""
     chapter: str = ""
 
     @property
@@ -220,7 +222,8 @@ class Exercise:
                                                     atol=self.atol) is None:
                     return Verdict(False, f"{where}: {d.message}", (f"mistake:{d.name}",))
             return Verdict(False, f"{where}: {problem}")
-        return Verdict(True, f"all {len(cases)} cases match the reference")
+        covering = f" (covering {self.covers})" if self.covers else ""
+        return Verdict(True, f"all {len(cases)} cases match the reference{covering}")
 
     def compare(self, case: Case, got: Outputs) -> str | None:
         """``None`` when ``got`` is right for ``case``; otherwise a one-line reason."""

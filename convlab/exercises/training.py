@@ -205,6 +205,15 @@ class TrainingExercise(Exercise):
             if not np.isfinite(losses).all():
                 return Verdict(False, f"the loss of {self._piece()} became NaN or infinite",
                                ("training-curve",))
+            initial = t.net(None, seed=seed).state_arrays()  # the same seed, the same start
+            frozen = [n for n, w in zip(names, got[1:], strict=True)  # (zero starts aside)
+                      if initial[n].any() and np.array_equal(np.asarray(w), initial[n])]
+            if frozen:
+                return Verdict(False, f"no gradient reached {', '.join(frozen)}: those weights "
+                                      f"came back unchanged; keep your {self.entry}'s inputs "
+                                      "and weights in the graph (no .detach(), .numpy(), "
+                                      ".item() or torch.no_grad(), no in-place writes)",
+                               ("no-gradient",))
             smooth = np.ones(t.window) / t.window
             mine = np.convolve(losses, smooth, "valid")  # (steps - window + 1,)
             ref = np.convolve(reference.astype(np.float64), smooth, "valid")

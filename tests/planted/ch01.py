@@ -54,6 +54,8 @@ PLANTED = [
                                ".backward()"), "forbidden-api"),
     ("train_digits_cnn", "w.reshape(num_filters, -1)", "w.flip(-1, -2).reshape(num_filters, -1)",
      "training-curve"),
+    ("train_digits_cnn", "w.reshape(num_filters, -1)", "w.detach().reshape(num_filters, -1)",
+     "no-gradient"),
     ("equivariance_error", '"circular" if circular else "constant"', '"constant"',
      "padding-mode-ignored"),
     ("equivariance_error", "torch.roll(conv_same(image), shifts=shift",

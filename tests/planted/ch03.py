@@ -4,6 +4,9 @@ Each edit turns the instructor solution into a typical mistake; see ``tests/kit.
 """
 
 START = "    ### BEGIN SOLUTION\n"
+CROP = "out = full[:, :, p:full_h - p, p:full_w - p]"
+HEAD = ("    N, C_in, H, W = x.shape\n    _, C_out, kH, kW = w.shape\n"
+        "    s, p, op = stride, padding, output_padding\n")
 OUTPUT_PADDING = ("s, p, op = stride, padding, output_padding", "s, p, op = stride, padding, 0")
 
 
@@ -20,6 +23,12 @@ PLANTED = [
     ("conv_transpose2d_scatter", "x[:, :, i, j], w)", "x[:, :, i, j], w.flip(-1, -2))",
      "kernel-flipped"),
     ("conv_transpose2d_scatter", "out = out + b.view(1, -1, 1, 1)", "out = out", "bias-missing"),
+    ("conv_transpose2d_scatter", CROP, "out = full[:, :, p:full_h - p - 1, p:full_w - p - 1]",
+     "output-size-missing-plus-one"),
+    ("conv_transpose2d_scatter", HEAD, "    x = F.pad(x, (padding,) * 4)\n"
+     + HEAD.replace("stride, padding, output_padding", "stride, 0, output_padding"),
+     "input-padded"),
+    ("conv_transpose2d_scatter", CROP, "out = full[:, :, p:, p:]", "cropped-one-side"),
     ("conv_transpose2d_scatter", *first("return F.conv_transpose2d(x, w, b, stride, padding, "
                                         "output_padding)"), "forbidden-api"),
     ("conv_transpose2d_scatter", *first("return torch.nn.grad.conv2d_input((1, 1, 9, 9), w, x)"),
@@ -43,6 +52,7 @@ PLANTED = [
     ("zero_insert_conv", *first("return torch.conv_transpose2d(x, w, None, stride, padding)"),
      "forbidden-api"),
     ("train_decoder", "x[:, :, i, j], w)", "x[:, :, i, j], w.flip(-1, -2))", "training-curve"),
+    ("train_decoder", "x[:, :, i, j], w)", "x[:, :, i, j], w.detach())", "no-gradient"),
 ]
 
 #: One submission with the first plant of each of these exercises, graded by the grader.
