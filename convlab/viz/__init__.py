@@ -15,7 +15,9 @@ Chapter 1, vanilla convolution:
 * :mod:`.training` — loss curves and learned filters (also the training checks').
 
 Chapter 2, group convolution: :mod:`.groups`. Chapter 3, transposed convolution:
-:mod:`.transposed`.
+:mod:`.transposed`. Chapter 7, deformable convolution: :mod:`.deformable`. Chapter 8,
+spatially separable convolution: :mod:`.separable_spatial`. Chapter 9, Inception blocks:
+:mod:`.inception`.
 
 Each function returns a :class:`matplotlib.figure.Figure` and draws what it is given (or
 computes with :mod:`convlab`), so what a page shows is what its cells computed. Import the
@@ -24,6 +26,6 @@ matplotlib.
 """
 
 __all__ = [
-    "channels", "edges", "equivariance", "groups", "sliding", "style", "tables", "training",
-    "transposed",
+    "channels", "deformable", "edges", "equivariance", "groups", "inception",
+    "separable_spatial", "sliding", "style", "tables", "training", "transposed",
 ]
