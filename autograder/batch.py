@@ -26,6 +26,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shutil
 import stat
 import tempfile
@@ -56,22 +57,33 @@ class Submission:
     path: Path
 
     def files(self) -> list[Path]:
-        if self.path.is_dir():
+        """The submission's files: regular files only (no FIFO, device or link is ever
+        opened), checkpoints left out."""
+        if self.path.is_dir() and not self.path.is_symlink():
             return sorted(p for p in self.path.rglob("*")
-                          if p.is_file() and ".ipynb_checkpoints" not in p.parts)
+                          if _regular(p) and ".ipynb_checkpoints" not in p.parts)
         return [self.path]
 
     def sha256(self) -> str:
-        """Hash of the submission: relative paths and contents of its files."""
+        """Hash of the submission: relative paths and contents of its files (a file that is
+        not a regular one counts by its name only, and is never opened)."""
         h = hashlib.sha256()
         base = self.path if self.path.is_dir() else self.path.parent
         for p in self.files():
             h.update(str(p.relative_to(base)).encode() + b"\0")
-            with p.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
+            if _regular(p):
+                with p.open("rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
             h.update(b"\0")
         return h.hexdigest()
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 # -- safe extraction ---------------------------------------------------------------------------

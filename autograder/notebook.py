@@ -75,7 +75,7 @@ def read_notebook(path: Path) -> dict:
     if not path.exists():
         raise SubmissionError(f"{path}: no such file or folder")
     if not path.is_file():
-        raise SubmissionError(f"{path}: not a file")
+        raise SubmissionError(f"{path}: not a regular file")
     try:
         raw = read_regular(path, MAX_NOTEBOOK_BYTES)
     except (OSError, WireError) as exc:
@@ -97,6 +97,8 @@ def find_notebooks(path: Path) -> list[Path]:
         raise SubmissionError(f"{path}: no such file or folder")
     if path.is_file():
         return [path]
+    if not path.is_dir():
+        raise SubmissionError(f"{path}: not a regular file or a folder")
     found = sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     if not found:
         raise SubmissionError(f"{path}: no notebook (*.ipynb) in this folder")

@@ -275,6 +275,9 @@ class _Cell:
     error: str | None  # why it could not be parsed ("syntax" or "depth")
     binds: set[str] = field(default_factory=set)
     defs: dict[str, list[ast.AST]] = field(default_factory=dict)  # top-level def/class nodes
+    #: names bound only by the cell's top-level import statements: name -> the statement
+    #: that binds just that name (``import torch``, ``import numpy as np``, ``from m import n``)
+    imports: dict[str, str] = field(default_factory=dict)
 
 
 def _parse(index: int, cell: ProgramCell) -> _Cell:
@@ -293,6 +296,22 @@ def _parse(index: int, cell: ProgramCell) -> _Cell:
     for node in ast.walk(tree):
         if isinstance(node, ast.Global):
             c.binds.update(node.names)
+    others = _own_bindings([n for n in tree.body if not isinstance(n, (ast.Import,
+                                                                        ast.ImportFrom))])
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                name = a.asname or a.name.split(".")[0]
+                c.imports[name] = (f"import {a.name} as {a.asname}" if a.asname
+                                   else f"import {name}")
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                if a.name != "*":
+                    name = a.asname or a.name
+                    c.imports[name] = f"from {node.module} import {a.name}" + (
+                        f" as {a.asname}" if a.asname else "")
+    c.imports = {n: stmt for n, stmt in c.imports.items() if n not in others
+                 and n in c.binds}
     return c
 
 
@@ -653,25 +672,30 @@ class _Analyser:
                         self.add(cell, node, f"the attribute .{part}", _INTERNALS)
 
 
-def _reachable(cells: list[_Cell], entry: str) -> tuple[set[int], set[int]]:
-    """``(indexes of the student cells that run, ids of the def/class nodes reached)``,
-    starting from the name ``entry``."""
+def _reachable(cells: list[_Cell], entry: str) -> tuple[set[int], set[int], dict[str, _Cell]]:
+    """``(indexes of the student cells that run, ids of the def/class nodes reached, names
+    reached that a student cell binds by an import statement only -> the last such cell)``,
+    starting from the name ``entry``. A cell that binds a reached name only by importing it
+    does not run for that: its import statement alone is needed (see :func:`analyse`)."""
     student = [c for c in cells if c.cell.student and c.tree is not None]
     reached: set[str] = {entry}
     done: set[str] = set()
     executed: set[int] = set()
     analysed: set[int] = set()
+    imported: dict[str, _Cell] = {}
     while reached - done:
         for name in sorted(reached - done):
             done.add(name)
             for c in student:
-                if name in c.binds:
+                if name in c.imports:
+                    imported[name] = c
+                elif name in c.binds:
                     executed.add(c.index)
                 analysed |= {id(n) for n in c.defs.get(name, [])}
         for c in student:
             if c.index in executed:
                 reached |= _loads(c, _unreached_bodies(c, analysed))
-    return executed, analysed
+    return executed, analysed, imported
 
 
 def analyse(cells: Iterable[ProgramCell], entry: str,
@@ -679,8 +703,27 @@ def analyse(cells: Iterable[ProgramCell], entry: str,
     """Apply the answer policy and the forbidden-API scan to what exercise entry ``entry``
     can reach in the program ``cells``; return the program the worker should run."""
     parsed = [_parse(i, c) for i, c in enumerate(cells)]
-    executed, analysed = _reachable(parsed, entry)
+    executed, analysed, imported = _reachable(parsed, entry)
+    # a reached name a cell of the student's binds only by an import: that statement alone
+    # joins the program (not the rest of the cell), unless the instructor's cells or a cell
+    # that runs anyway bind the name to the same thing
+    instructor_imports: dict[str, str] = {}
+    for c in parsed:
+        if not c.cell.student and c.tree is not None:
+            instructor_imports.update(_imports(c.tree))
+    extra: dict[int, list[str]] = {}
+    for name, c in imported.items():
+        if c.index in executed:
+            continue
+        stmt = c.imports[name]
+        same = _imports(ast.parse(stmt)).get(name) == instructor_imports.get(name)
+        if not same:
+            extra.setdefault(c.index, []).append(stmt)
+    synthetic = {i: _parse(i, ProgramCell(f"{parsed[i].cell.label} (its imports only)",
+                                          "\n".join(stmts) + "\n", True))
+                 for i, stmts in extra.items()}
     runs = [c for c in parsed if c.cell.student and c.index in executed]
+    runs += list(synthetic.values())
     an = _Analyser([c for c in parsed if not c.cell.student] + runs, forbidden)
     an.collect_student_attrs(c.tree for c in runs if c.tree is not None)
     for c in runs:
@@ -701,6 +744,8 @@ def analyse(cells: Iterable[ProgramCell], entry: str,
                        if any(id(x) not in analysed for x in nodes)}
     program: list[ProgramCell] = []
     for c in parsed:
+        if c.index in synthetic:
+            program.append(synthetic[c.index].cell)
         if c.cell.student:
             if c.index in executed or c.error == "syntax":
                 program.append(c.cell)

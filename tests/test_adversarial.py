@@ -1024,6 +1024,7 @@ def test_a_batch_with_a_fifo_and_a_scan_import_grades_everyone(tmp_path: Path) -
         source_nb, {"conv_output_size_answer": FIFO_CELL})))
     (subs / "scanimport.ipynb").write_text(json.dumps(replace_cells(
         source_nb, {"conv2d_loop_answer": SCAN_IMPORT_CELL})))
+    os.mkfifo(subs / "pipe.ipynb")  # a submission that is itself a FIFO: refused, never read
     points = {"ch01.conv2d_loop": 20.0, "ch01.conv_output_size": 10.0,
               "ch01.conv2d_im2col": 20.0, "ch01.conv2d_backward": 20.0,
               "ch01.equivariance_error": 10.0}
@@ -1043,7 +1044,9 @@ def test_a_batch_with_a_fifo_and_a_scan_import_grades_everyone(tmp_path: Path) -
             report = batch.grade_batch(subs, out, make, workers=2, progress=False)
             assert time.monotonic() - start < 400
             assert sorted(report.graded) == ["fifo", "honest", "scanimport"], report
-            assert report.failed == []
+            assert report.failed == ["pipe"]
+            pipe = json.loads((out / "pipe.json").read_text())
+            assert "not a regular file" in pipe["extra_data"]["error"], pipe
             for student in ("honest", "fifo", "scanimport"):
                 data = json.loads((out / f"{student}.json").read_text())
                 scores = {t["extra_data"]["key"]: t for t in data["tests"]}

@@ -283,3 +283,27 @@ def test_the_course_notebooks_pass_their_own_policy():
             analysis = scan.analyse(program, ex.entry, ex.forbidden)
             assert analysis.findings == [], (ex.key, [f.message() for f in analysis.findings])
             assert any(c.student for c in analysis.program), ex.key
+
+
+def test_a_scratch_cell_that_imports_what_the_answer_uses_still_costs_nothing():
+    """The usual scratch cell imports torch (which every answer uses) and tries F.conv2d: only
+    its import statements the answer needs join the program, not the cell."""
+    scratch = ProgramCell("your added cell 1 after 'setup_imports'",
+                          "import torch\nimport math\nimport torch.nn.functional as F\n"
+                          "import torch.utils.bottleneck.__main__\n"
+                          "print(F.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)))\n",
+                          True)
+    answer = ProgramCell("your cell 'conv_answer'",
+                         HEAD + "    return torch.relu(x) * math.pi\n", True)
+    analysis = scan.analyse([SETUP, scratch, answer], "conv", FORBIDDEN)
+    assert analysis.findings == []
+    assert scratch not in analysis.program and answer in analysis.program
+    added = [c for c in analysis.program if c.label.endswith("(its imports only)")]
+    assert [c.source for c in added] == ["import math\n"] and added[0].student
+    # an import the answer needs is analysed like any code of the answer's
+    bad = ProgramCell("your added cell 1", "import scipy.signal as sig\nprint(1)\n", True)
+    uses = ProgramCell("your cell 'conv_answer'", HEAD + "    return sig.correlate(x, w)\n",
+                       True)
+    finding = scan.analyse([SETUP, bad, uses], "conv", FORBIDDEN).first
+    assert finding is not None and "scipy.signal" in finding.api
+    assert finding.cell == "your added cell 1 (its imports only)"
