@@ -85,6 +85,33 @@ def conv2d_naive(
     return out if batched else out.squeeze(0)
 
 
+def _input_grad_by_correlation(
+    dy: torch.Tensor, weight: torch.Tensor, geo: Geometry, size: tuple[int, int]
+) -> torch.Tensor | None:
+    """The input gradient of a stride-1 convolution, computed as a convolution.
+
+    With stride 1, ``dX = col2im(Wᵀ · dY)`` equals the correlation of ``dY``, zero-padded by
+    ``d(k − 1) − p`` on each side, with the kernel flipped in both spatial axes and its two
+    channel axes swapped: the same im2col and one product as the forward pass, on the input's
+    grid, instead of a product the size of the columns followed by ``kH·kW`` scattered adds.
+    None when the stride is not 1 or a padding exceeds ``d(k − 1)`` (the scatter then runs).
+
+    Shape: dy (N, G, O, H_out·W_out), weight (C_out, C_in/G, kH, kW) -> (N, C_in, H, W)
+    """
+    (kh, kw), (dh, dw), g = geo.kernel, geo.dilation, geo.groups
+    top, bottom, left, right = geo.pad
+    pad = (dh * (kh - 1) - top, dh * (kh - 1) - bottom, dw * (kw - 1) - left,
+           dw * (kw - 1) - right)
+    if geo.stride != (1, 1) or min(pad) < 0:
+        return None
+    n, c_out, cg = dy.shape[0], weight.shape[0], weight.shape[1]
+    dyp = pad2d(dy.reshape(n, c_out, *geo.out), pad)  # (N, C_out, H + d(kH − 1), ...)
+    flipped = weight.view(g, c_out // g, cg, kh, kw).flip(-2, -1).transpose(1, 2)
+    flipped = flipped.reshape(g, cg, c_out // g * kh * kw)  # (G, C_in/G, O·kH·kW)
+    dx = correlate(dyp, flipped, geo.kernel, (1, 1), geo.dilation, size)  # (N, G, C_in/G, H·W)
+    return dx.view(n, g * cg, *size)
+
+
 class _Conv2d(torch.autograd.Function):
     """im2col convolution with a hand-written backward (no autograd through ``as_strided``).
 
@@ -123,10 +150,12 @@ class _Conv2d(torch.autograd.Function):
         dy = grad_out.contiguous().view(n, g, c_out // g, length)  # (N, G, O, L)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            w = weight.reshape(g, c_out // g, -1)  # (G, O, K)
-            size = tuple(xp.shape[2:])
-            dxp = scatter(dy, w, size, geo.kernel, geo.stride, geo.dilation, geo.out)
-            grad_x = crop2d(dxp, geo.pad, ctx.x_size)  # (N, C_in, H_p, W_p) -> (N, C_in, H, W)
+            grad_x = _input_grad_by_correlation(dy, weight, geo, ctx.x_size)
+            if grad_x is None:
+                w = weight.reshape(g, c_out // g, -1)  # (G, O, K)
+                size = tuple(xp.shape[2:])
+                dxp = scatter(dy, w, size, geo.kernel, geo.stride, geo.dilation, geo.out)
+                grad_x = crop2d(dxp, geo.pad, ctx.x_size)  # (N, C_in, H_p, W_p) -> (N, C_in, H, W)
         if ctx.needs_input_grad[1]:
             dw = correlate_weight_grad(dy, xp, geo.kernel, geo.stride, geo.dilation, geo.out)
             grad_w = dw.view(weight.shape)  # (G, O, K) -> (C_out, C_in/G, kH, kW)

@@ -28,6 +28,8 @@ Example:
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 Pair = tuple[int, int]
@@ -107,6 +109,31 @@ COLUMN_BLOCK_BYTES = 16 * 2**20
 CUDA_COLUMN_BLOCK_BYTES = 2**30
 
 
+_WORKSPACE = threading.local()
+
+
+def columns_buffer(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """A scratch tensor of ``shape`` for one block of columns, reused from call to call.
+
+    On the CPU one flat buffer per thread and dtype is kept and grown as needed, so that the
+    columns of every block of every call land in memory already mapped: a fresh block of
+    megabytes costs a page fault per 4 KiB page on first touch, which on the bench machine made
+    up a quarter of a 3×3 layer's forward + backward time. The caller must be done with the
+    columns before it asks for the next block. Elsewhere (CUDA's caching allocator already reuses
+    memory) it is a fresh tensor.
+    """
+    numel = 1
+    for size in shape:
+        numel *= size
+    if like.device.type != "cpu":
+        return like.new_empty(shape)
+    buffers: dict[torch.dtype, torch.Tensor] = _WORKSPACE.__dict__.setdefault("buffers", {})
+    buf = buffers.get(like.dtype)
+    if buf is None or buf.numel() < numel:
+        buf = buffers[like.dtype] = like.new_empty(numel)
+    return buf[:numel].view(shape)
+
+
 def sample_blocks(n: int, bytes_per_sample: int, device: torch.device | None = None) -> list[slice]:
     """Split a batch of ``n`` samples into consecutive slices of about ``COLUMN_BLOCK_BYTES``
     (``CUDA_COLUMN_BLOCK_BYTES`` on a CUDA ``device``)."""
@@ -117,13 +144,48 @@ def sample_blocks(n: int, bytes_per_sample: int, device: torch.device | None = N
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
+#: oneDNN's float32 inner product (``torch.ops.mkldnn._linear_pointwise``: ``a · bᵀ``), when this
+#: PyTorch build has it. It is the GEMM behind oneDNN's own convolutions; PyTorch's ``matmul``
+#: calls MKL instead, whose sgemm runs generic code on non-Intel x86 CPUs: on the 2-core AMD EPYC
+#: the bench runs on, one thread, MKL gave 13 GFLOP/s and oneDNN 35 on a (6272 × 1152) · (1152 ×
+#: 128) product. Set :data:`ONEDNN_PRODUCTS` to False to use ``torch.matmul`` everywhere.
+try:
+    _ONEDNN_LINEAR = (
+        torch.ops.mkldnn._linear_pointwise.default if torch.backends.mkldnn.is_available()
+        else None
+    )
+except (AttributeError, RuntimeError):  # a build without oneDNN
+    _ONEDNN_LINEAR = None
+ONEDNN_PRODUCTS = _ONEDNN_LINEAR is not None
+#: A block's products go through oneDNN one (sample, group) at a time when each product has at
+#: least this many multiply-accumulates; below it the per-call cost wins and one batched
+#: ``matmul`` does the block (the grouped and depthwise layers).
+ONEDNN_MIN_MACS = 2**20
+
+
+def _onednn(t: torch.Tensor, macs: int) -> bool:
+    """Whether the products of a block go through oneDNN (CPU float32, large enough)."""
+    return (ONEDNN_PRODUCTS and t.device.type == "cpu" and t.dtype == torch.float32
+            and macs >= ONEDNN_MIN_MACS)
+
+
+def product_nt(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a · bᵀ`` for a (M, K) and b (N, K) of any strides: (M, N), by oneDNN where it runs."""
+    if ONEDNN_PRODUCTS and a.device.type == "cpu" and a.dtype == torch.float32:
+        assert _ONEDNN_LINEAR is not None
+        return _ONEDNN_LINEAR(a, b, None, "none", [], "")
+    return a @ b.t()
+
+
 def correlate(
     xp: torch.Tensor, w: torch.Tensor, kernel: Pair, stride: Pair, dilation: Pair, out: Pair
 ) -> torch.Tensor:
     """``y[n, g] = w[g] · cols[n, g]``: im2col, then one matrix product per block of samples.
 
     ``w`` is (G, O, C/G·kH·kW). Computes a grouped convolution of the padded input ``xp``
-    (and the input gradient of a transposed convolution).
+    (and the input gradient of a transposed convolution). On the CPU in float32, large products
+    run one sample at a time through oneDNN's GEMM (:func:`product_nt`, reading the columns
+    transposed in place); otherwise one batched ``matmul`` per block.
 
     Shape: (N, C, H_p, W_p) -> (N, G, O, H_out·W_out)
     """
@@ -135,10 +197,33 @@ def correlate(
     y = xp.new_empty(n, g, o, length)
     for block in sample_blocks(n, c * kernel[0] * kernel[1] * length * xp.element_size(),
                                xp.device):
-        cols = im2col(xp[block], kernel, stride, dilation, out)  # (b, C, kH, kW, Ho, Wo)
-        cols = cols.reshape(-1, g, k, length)  # (b, G, K, L): the one copy
-        torch.matmul(w, cols, out=y[block])  # (G, O, K) @ (b, G, K, L) -> (b, G, O, L)
+        b = block.stop - block.start
+        view = im2col(xp[block], kernel, stride, dilation, out)  # (b, C, kH, kW, Ho, Wo)
+        if _onednn(xp, o * k * b * length):
+            cols = _columns_by_channel(view, xp).view(g, k, b * length)  # (G, K, b·L)
+            for gi in range(g):
+                yg = product_nt(w[gi], cols[gi].t())  # (O, K)·(K, b·L) -> (O, b·L)
+                y[block, gi] = yg.view(o, b, length).transpose(0, 1)
+        else:
+            cols = columns_buffer(tuple(view.shape), xp)
+            cols.copy_(view)  # the one copy
+            cols = cols.view(-1, g, k, length)  # (b, G, K, L)
+            torch.matmul(w, cols, out=y[block])  # (G, O, K) @ (b, G, K, L) -> (b, G, O, L)
     return y
+
+
+def _columns_by_channel(view: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The columns of a block with the samples side by side in each row: (C·kH·kW, b·L).
+
+    One matrix product then covers the whole block (a wider product runs closer to the GEMM's
+    peak than one per sample, and the weight gradient's sum over samples happens inside it).
+
+    Shape: (b, C, kH, kW, H_out, W_out) view -> (C·kH·kW, b·H_out·W_out), a reused buffer
+    """
+    b, c, kh, kw, ho, wo = view.shape
+    cols = columns_buffer((c, kh, kw, b, ho, wo), like)
+    cols.copy_(view.permute(1, 2, 3, 0, 4, 5))
+    return cols.view(c * kh * kw, b * ho * wo)
 
 
 def scatter(
@@ -153,13 +238,25 @@ def scatter(
     Shape: (N, G, O, H_out·W_out) -> (N, C, H_p, W_p) with ``(H_p, W_p) = size``
     """
     n, g = y.shape[:2]
-    k = w.shape[2]
+    o, k = w.shape[1], w.shape[2]
     c = g * k // (kernel[0] * kernel[1])
     if c == g:
         return _scatter_by_tap(y, w, size, kernel, stride, dilation, out)
     x = y.new_empty(n, c, size[0], size[1])
+    length = out[0] * out[1]
     wt = w.transpose(1, 2)  # (G, K, O)
-    for block in sample_blocks(n, g * k * out[0] * out[1] * y.element_size(), y.device):
+    fast = _onednn(y, o * k * length)
+    if fast:
+        wt = wt.contiguous()
+    if fast:  # one sample at a time, each product added into place as soon as it is made
+        x_groups = x.view(n, g, c // g, size[0], size[1])
+        for sample in range(n):
+            for gi in range(g):
+                cols = product_nt(wt[gi], y[sample, gi].t())  # (K, O)·(O, L) -> (K, L)
+                cols = cols.view(1, c // g, kernel[0], kernel[1], out[0], out[1])
+                col2im(cols, size, kernel, stride, dilation, out=x_groups[sample : sample + 1, gi])
+        return x
+    for block in sample_blocks(n, g * k * length * y.element_size(), y.device):
         cols = torch.matmul(wt, y[block])  # (b, G, K, L)
         cols = cols.view(-1, c, kernel[0], kernel[1], out[0], out[1])  # (b, C, kH, kW, Ho, Wo)
         col2im(cols, size, kernel, stride, dilation, out=x[block])
@@ -181,8 +278,17 @@ def correlate_weight_grad(
     grad = y.new_zeros(g, o, k)
     for block in sample_blocks(n, c * kernel[0] * kernel[1] * length * xp.element_size(),
                                xp.device):
-        cols = im2col(xp[block], kernel, stride, dilation, out).reshape(-1, g, k, length)
-        grad += torch.matmul(y[block], cols.transpose(2, 3)).sum(0)  # (b, G, O, K) -> (G, O, K)
+        b = block.stop - block.start
+        view = im2col(xp[block], kernel, stride, dilation, out)  # (b, C, kH, kW, Ho, Wo)
+        if _onednn(xp, o * k * b * length):
+            cols = _columns_by_channel(view, xp).view(g, k, b * length)  # (G, K, b·L)
+            yb = y[block].permute(1, 2, 0, 3).reshape(g, o, b * length)  # (G, O, b·L)
+            for gi in range(g):
+                grad[gi] += product_nt(yb[gi], cols[gi])  # (O, b·L)·(b·L, K): Σ over samples
+        else:
+            cols = columns_buffer(tuple(view.shape), xp)
+            cols = cols.copy_(view).view(-1, g, k, length)  # (b, G, K, L)
+            grad += torch.matmul(y[block], cols.transpose(2, 3)).sum(0)  # (G, O, K)
     return grad
 
 
