@@ -175,3 +175,31 @@ def test_the_instructor_notebook_runs_top_to_bottom(kc, tmp_path, monkeypatch):
     for ex in kc.exercises():
         assert f"✓ {ex.entry}: " in printed, ex.name
     assert printed.count("passed the hidden tests") == len(kc.exercises()) - len(training)
+
+
+@pytest.mark.slow
+def test_the_student_edition_runs_with_one_line_messages_and_no_traceback(kc, tmp_path,
+                                                                          monkeypatch):
+    """Run top to bottom with every answer a stub: each test cell fails with its one ✗ line,
+    each cell that uses an answer says which exercise to fix, and no cell shows a traceback."""
+    from nbclient import NotebookClient
+
+    for key, value in kc.env().items():
+        monkeypatch.setenv(key, value)
+    nb = nbformat.read(generate_student_edition(kc, tmp_path / "course"), as_version=4)
+    NotebookClient(nb, kernel_name="python3", timeout=600, allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", cell.get("id"))
+        if gid.startswith("test_"):
+            assert len(errors) == 1, (gid, cell.outputs)
+            (line,) = errors[0].traceback
+            assert line.startswith("✗ ") and "not implemented yet" in line, (gid, line)
+        else:
+            assert errors == [], (gid, errors)
+    printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                        for o in c.outputs)
+    assert "Traceback" not in printed
