@@ -28,7 +28,8 @@ Training checks train a network per mutant (seconds to minutes each): they are s
 ``training`` asks for a few mutants, spread evenly over the answer cell's list.
 
 Survivors can be explained in :data:`NOTES_FILE` (a TOML file beside this module): each entry
-names the exercise (``"ch01.conv2d_loop"``), the mutation as the report prints it and a kind,
+names the exercise (``"ch01.conv2d_loop"``), the mutation as the report prints it (or a list,
+``mutations``, sharing one explanation) and a kind,
 ``equivalent`` (the mutant computes the same function on every valid input; ``why`` says why)
 or ``gap`` (the hidden cases miss it; ``case`` names the input that would kill it). The report
 shows each survivor's explanation and flags the unexplained ones.
@@ -702,17 +703,19 @@ def load_notes(path: Path = NOTES_FILE) -> dict[tuple[str, str], dict[str, str]]
     rows = tomllib.loads(path.read_text(encoding="utf-8")).get("survivor", [])
     notes = {}
     for row in rows:
-        missing = {"exercise", "mutation", "kind", "why"} - set(row)
-        if missing:
-            raise ValueError(f"{path}: a survivor note lacks {sorted(missing)}: {row!r}")
+        missing = {"exercise", "kind", "why"} - set(row)
+        if missing or ("mutation" in row) == ("mutations" in row):
+            raise ValueError(f"{path}: a survivor note needs exercise, kind, why and one of "
+                             f"mutation or mutations: {row!r}")
         if row["kind"] not in ("equivalent", "gap"):
             raise ValueError(f"{path}: kind must be 'equivalent' or 'gap', got {row!r}")
         if row["kind"] == "gap" and not row.get("case"):
             raise ValueError(f"{path}: a gap note must name the case that kills it: {row!r}")
-        key = (row["exercise"], row["mutation"])
-        if key in notes:
-            raise ValueError(f"{path}: two notes for {key}")
-        notes[key] = row
+        for mutation in row.get("mutations", [row.get("mutation")]):
+            key = (row["exercise"], mutation)
+            if key in notes:
+                raise ValueError(f"{path}: two notes for {key}")
+            notes[key] = row
     return notes
 
 
