@@ -609,8 +609,14 @@ def mutate_exercise(ex: Exercise, program: list[str], answers: dict[str, tuple[i
 
         for seed_case in ex.cases(chosen[0]):  # the reference run, cached for the children
             reference_run(ex.spec, seed_case.kwargs["seed"], str(pick_device()))
+    original = ast.unparse(ast.parse(text))
+    if not is_training:  # once in this process, so that the children start warm (the first
+        # call of some torch paths costs seconds)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with contextlib.suppress(Exception):
+                _grade_job(ex, original, dict(namespace), chosen)()
     start = time.perf_counter()
-    baseline = _in_child(_grade_job(ex, ast.unparse(ast.parse(text)), dict(namespace), chosen),
+    baseline = _in_child(_grade_job(ex, original, dict(namespace), chosen),
                          ex.timeout_s * len(chosen))
     report.baseline_seconds = time.perf_counter() - start
     status, _, detail, _ = _judge(baseline, len(chosen))
