@@ -187,3 +187,16 @@ def test_height_and_width_names_are_read_for_each_other_when_both_exist():
     assert found["range(kH) → range(kW)"] == "swap-name"
     assert found["x[i] * kW → x[i] * kH"] == "swap-name"
     assert "x[i] * kW → x[j] * kW" not in found  # no j in the cell
+
+
+def test_a_mutant_that_allocates_without_end_is_stopped_by_the_memory_cap():
+    import numpy as np
+
+    def hog() -> dict:
+        # np.empty maps without touching the pages: harmless even if no cap were set
+        blocks = [np.empty(1 << 30, dtype=np.uint8) for _ in range(8)]  # 8 GiB > the 3 GiB cap
+        return {"kept": len(blocks)}
+
+    result = mt._in_child(hog, timeout_s=60.0)
+    assert "MemoryError" in result.get("error", "") or "allocate" in result.get("error", ""), \
+        result

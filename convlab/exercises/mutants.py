@@ -404,15 +404,33 @@ def answer_cells(notebook: Path) -> tuple[list[str], dict[str, tuple[int, str]]]
 
 
 # -- grading in a forked child ------------------------------------------------------------------
+#: Memory a child may add to what the parent has mapped (a mutant can allocate without end).
+CHILD_MEMORY_BYTES = 3 << 30
+
+
+def _limit_memory(extra: int) -> None:
+    """Cap this process's address space at its current size plus ``extra`` bytes (Linux)."""
+    try:
+        import resource
+
+        with open("/proc/self/statm", encoding="ascii") as f:
+            size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (size + extra, size + extra))
+    except (OSError, ValueError, ImportError):
+        pass
+
+
 def _in_child(job: Callable[[], dict[str, Any]], timeout_s: float) -> dict[str, Any]:
     """``job()`` in a forked child, its JSON result back on a pipe; ``{"timeout": True}`` when
-    it runs past ``timeout_s`` (the child is killed), ``{"crash": ...}`` when it dies."""
+    it runs past ``timeout_s`` (the child is killed), ``{"crash": ...}`` when it dies. The
+    child's address space grows by :data:`CHILD_MEMORY_BYTES` at most."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
         code = 0
         try:
             os.close(read)
+            _limit_memory(CHILD_MEMORY_BYTES)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
