@@ -10,8 +10,11 @@
 Three products build both convolutions and their gradients from these: :func:`correlate`
 (``W · cols``), :func:`scatter` (``col2im(Wᵀ · Y)``, its adjoint) and
 :func:`correlate_weight_grad` (``Σ_n Y_n · cols_nᵀ``). Each works on blocks of samples
-(:data:`COLUMN_BLOCK_BYTES`); with one input channel per group (depthwise) the product of each
-group is a length-``kH·kW`` dot product and is accumulated tap by tap over the same view.
+(:data:`COLUMN_BLOCK_BYTES`) whose columns land in one reused buffer (:func:`columns_buffer`);
+large float32 products on the CPU go to oneDNN's GEMM (:func:`product_nt`), one product per
+group and block with the samples side by side; with one input channel per group (depthwise) the
+product of each group is a length-``kH·kW`` dot product and is accumulated tap by tap over the
+same view.
 
 Shape:
     - padded input: (N, C, H_p, W_p)
@@ -101,9 +104,9 @@ def col2im(
 
 
 #: Columns are built for this many bytes of samples at a time: a block that fits the allocator's
-#: reusable heap (and the cache) instead of fresh pages for the whole batch. On a 2-core Xeon,
-#: 16 MiB blocks ran the 64-channel 56×56 layer of ``python -m bench`` about twice as fast as
-#: one block holding the whole batch.
+#: reusable heap (and the cache) instead of fresh pages for the whole batch. On a 2-core
+#: machine, 16 MiB blocks ran the 64-channel 56×56 layer of ``python -m bench`` about twice as
+#: fast as one block holding the whole batch.
 COLUMN_BLOCK_BYTES = 16 * 2**20
 #: On a GPU the caching allocator reuses memory, so blocks only bound the columns' memory.
 CUDA_COLUMN_BLOCK_BYTES = 2**30
@@ -307,12 +310,45 @@ def _correlate_by_tap(
     """:func:`correlate` for C = G: ``y[n, g, o] = Σ_ij w[g, o, ij] · cols[n, g, i, j]``."""
     n, g = xp.shape[:2]
     o = w.shape[1]
+    if stride == (1, 1):
+        return _correlate_by_shift(xp, w, kernel, dilation, out)
     cols = im2col(xp, kernel, stride, dilation, out)  # (N, G, kH, kW, Ho, Wo), a view
     w = w.view(g, o, kernel[0], kernel[1], 1, 1)
     y = xp.new_zeros(n, g, o, out[0], out[1])
     for i, j in _taps(kernel):
         y.addcmul_(cols[:, :, None, i, j], w[:, :, i, j])  # (N, G, 1, Ho, Wo) · (G, O, 1, 1)
     return y.view(n, g, o, out[0] * out[1])  # (N, G, O, L)
+
+
+def _correlate_by_shift(
+    xp: torch.Tensor, w: torch.Tensor, kernel: Pair, dilation: Pair, out: Pair
+) -> torch.Tensor:
+    """:func:`_correlate_by_tap` at stride 1, on the padded input's own row pitch.
+
+    With stride 1, tap ``(i, j)`` of every output pixel ``(h, w)`` reads the flat index
+    ``(h + i·d_h)·W_p + w + j·d_w`` of the padded image: the output laid out with the input's
+    row pitch ``W_p`` (the last ``W_p − W_out`` columns of each row are never used) is a sum of
+    ``kH·kW`` *contiguous* shifted slices of the flattened input, each scaled by one weight.
+    Contiguous slices run the multiply-adds vectorised from end to end; the result is then read
+    out as the (H_out, W_out) window of that layout.
+    """
+    n, g, hp, wp = xp.shape
+    o = w.shape[1]
+    (ho, wo), (dh, dw) = out, dilation
+    length = ho * wp - (kernel[1] - 1) * dw  # up to the last output pixel, (H_out − 1)·W_p + W_out
+    flat = xp.reshape(n, g, 1, hp * wp)
+    taps = w.view(g, o, kernel[0] * kernel[1], 1)
+    y = None
+    for t, (i, j) in enumerate(_taps(kernel)):
+        start = i * dh * wp + j * dw
+        shifted = flat[..., start : start + length]  # (N, G, 1, length)
+        if y is None:
+            y = shifted * taps[:, :, t]  # (N, G, O, length)
+        else:
+            y.addcmul_(shifted, taps[:, :, t])
+    assert y is not None
+    window = y.as_strided((n, g, o, ho, wo), (g * o * length, o * length, length, wp, 1))
+    return window.contiguous().view(n, g, o, ho * wo)  # (N, G, O, L)
 
 
 def _scatter_by_tap(
