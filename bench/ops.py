@@ -18,9 +18,11 @@ with zero offsets, where it equals the convolution).
 The table is printed with the machine (CPU model, cores, torch version, threads, GPU) and
 written to ``_build/bench/ops.json``.
 
-Usage: ``python -m bench [--device cpu|cuda] [--quick] [--threads N] [--out PATH] [--only TEXT]``
-(``--only`` times the rows whose name contains TEXT; ``python -m bench.ops`` runs this section
-alone.)
+Usage: ``python -m bench [--device cpu|cuda] [--quick] [--threads N] [--out PATH] [--only TEXT]
+[--clock wall|cpu]`` (``--only`` times the rows whose name contains TEXT; ``--clock cpu`` times
+the process's CPU time instead of the wall clock, which on a shared machine leaves out the time
+other processes hold the cores, best with ``--threads 1``; ``python -m bench.ops`` runs this
+section alone.)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -198,26 +201,40 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system, all threads) this process has used so far, in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+#: The clocks ``--clock`` chooses between.
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": cpu_seconds}
+
+
 def time_pair(
     fns: tuple[Callable[[], object], Callable[[], object]],
     device: torch.device,
     repeats: int,
     warmup: int,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[float, float]:
     """Median seconds of each of two functions, their calls alternating so drift hits both."""
     times: tuple[list[float], list[float]] = ([], [])
     for i in range(warmup + repeats):
         for fn, acc in zip(fns, times, strict=True):
             _sync(device)
-            start = time.perf_counter()
+            start = clock()
             fn()
             _sync(device)
             if i >= warmup:
-                acc.append(time.perf_counter() - start)
+                acc.append(clock() - start)
     return statistics.median(times[0]), statistics.median(times[1])
 
 
-def run_case(case: Case, device: torch.device, repeats: int, warmup: int) -> dict[str, Any]:
+def run_case(
+    case: Case, device: torch.device, repeats: int, warmup: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, Any]:
     """Forward and forward + backward timings of convlab and torch on one layer."""
     gen = torch.Generator(device=device).manual_seed(0)
     pair = OPS[case.op]
@@ -227,7 +244,7 @@ def run_case(case: Case, device: torch.device, repeats: int, warmup: int) -> dic
     torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
     with torch.no_grad():
         fwd = time_pair((lambda: ours(*tensors, **kw), lambda: ref(*tensors, **kw)),
-                        device, repeats, warmup)
+                        device, repeats, warmup, clock)
     leaves = [t.clone().requires_grad_() for t in tensors]
     grad = torch.randn(ref(*tensors, **kw).shape, generator=gen, device=device)
 
@@ -239,7 +256,7 @@ def run_case(case: Case, device: torch.device, repeats: int, warmup: int) -> dic
 
         return run
 
-    both = time_pair((step(ours), step(ref)), device, repeats, warmup)
+    both = time_pair((step(ours), step(ref)), device, repeats, warmup, clock)
     return {
         "name": case.name,
         "op": case.op,
@@ -287,6 +304,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--only", default=None, help="time only the rows whose name has this")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall (default) or cpu: the process's CPU time")
     args, _ = parser.parse_known_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -301,11 +320,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         repeats, warmup = repeats * 4, warmup * 4
     torch.manual_seed(0)
     info = machine(device)
+    clock_name = "wall" if device.type == "cuda" else args.clock  # GPU time is wall time
+    info["clock"] = clock_name
     rows = []
     for case in CASES:
         if args.only is not None and args.only not in case.name:
             continue
-        rows.append(run_case(case, device, repeats, warmup))
+        rows.append(run_case(case, device, repeats, warmup, CLOCKS[clock_name]))
         print(f"  timed {case.name}", flush=True)
     print(format_table(info, rows))
     result = {"machine": info, "repeats": repeats, "warmup": warmup, "cases": rows}
