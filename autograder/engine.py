@@ -197,22 +197,15 @@ class Grader:
 
     # -- grading ---------------------------------------------------------------------------
     def grade(self, path: Path) -> Results:
-        """Grade the notebook or folder at ``path``."""
+        """Grade the notebook or folder at ``path``: per notebook, one sandboxed worker whose
+        trusted parent forks a fresh child per exercise."""
         start = time.monotonic()
         tests: list[TestResult] = []
         chapters = []
         for _, nb, ch, exercises in self.submissions(path):
             source = self.source_notebook(ch)
             chapters.append(ch.id)
-            for ex in exercises:
-                try:
-                    tests.append(self.grade_exercise(ex, ch, source, nb))
-                except Exception as exc:  # the grader's fault: this exercise only
-                    tests.append(TestResult(
-                        f"{ex.key}: {ex.title or ex.name}", 0.0, float(ex.points),
-                        f"the grader failed on this exercise ({type(exc).__name__}: "
-                        f"{quote(str(exc), 200)}); please tell the course staff",
-                        ("grader-error",), self.visibility, key=ex.key))
+            tests += self.grade_notebook(exercises, ch, source, nb)
         elapsed = time.monotonic() - start
         got = sum(t.score for t in tests)
         total = sum(t.max_score for t in tests)
@@ -224,55 +217,105 @@ class Grader:
         return Results(tests, elapsed, output, extra)
 
     def grade_exercise(self, ex: Exercise, ch: Chapter, source: dict, nb: dict) -> TestResult:
-        """One exercise of one notebook → its test entry."""
-        name = f"{ex.key}: {ex.title or ex.name}"
+        """One exercise of one notebook → its test entry (a worker of its own)."""
+        return self.grade_notebook((ex,), ch, source, nb)[0]
 
-        def result(verdict: Verdict, extra_flags: tuple[str, ...] = ()) -> TestResult:
-            flags = tuple(dict.fromkeys(verdict.flags + extra_flags))
-            score = float(ex.points) if verdict.passed else 0.0
-            return TestResult(name, score, float(ex.points), verdict.message, flags,
-                              self.visibility, key=ex.key)
+    def grade_notebook(self, exercises: tuple[Exercise, ...] | list[Exercise], ch: Chapter,
+                       source: dict, nb: dict) -> list[TestResult]:
+        """The exercises of one notebook → their test entries, in order. The static analysis
+        runs here for each; the exercises it lets through run in one worker, each in a fresh
+        child within its own budget, all within the notebook's total budget
+        (``Limits.total_for``). An error of the grader stays on its exercise."""
+        done: dict[int, TestResult] = {}
+        pending: list[tuple[int, Exercise, list, bytes, float]] = []
+        for i, ex in enumerate(exercises):
+            try:
+                prepared = self._prepare(ex, ch, source, nb)
+            except Exception as exc:  # the grader's fault: this exercise only
+                done[i] = self._grader_error(ex, exc)
+                continue
+            if isinstance(prepared, TestResult):
+                done[i] = prepared
+            else:
+                pending.append((i, ex, *prepared))
+        if pending:
+            total = self.limits.total_for([wall for *_, wall in pending])
+            try:
+                with tempfile.TemporaryDirectory(prefix="convlab-grade-") as workdir:
+                    outcome = self.sandbox.run_many([(job, wall) for *_, job, wall in pending],
+                                                    total, Path(workdir))
+            except Exception as exc:
+                for i, ex, *_ in pending:
+                    done[i] = self._grader_error(ex, exc)
+            else:
+                for k, (i, ex, cases, _, wall) in enumerate(pending):
+                    report = outcome.reports[k] if k < len(outcome.reports) else b""
+                    try:
+                        done[i] = self._result(ex, *self._verdict(ex, cases, outcome, wall,
+                                                                  report, total))
+                    except Exception as exc:
+                        done[i] = self._grader_error(ex, exc)
+        return [done[i] for i in range(len(exercises))]
 
+    def _result(self, ex: Exercise, verdict: Verdict,
+                extra_flags: tuple[str, ...] = ()) -> TestResult:
+        flags = tuple(dict.fromkeys(verdict.flags + extra_flags))
+        score = float(ex.points) if verdict.passed else 0.0
+        return TestResult(f"{ex.key}: {ex.title or ex.name}", score, float(ex.points),
+                          verdict.message, flags, self.visibility, key=ex.key)
+
+    def _grader_error(self, ex: Exercise, exc: Exception) -> TestResult:
+        return TestResult(f"{ex.key}: {ex.title or ex.name}", 0.0, float(ex.points),
+                          f"the grader failed on this exercise ({type(exc).__name__}: "
+                          f"{quote(str(exc), 200)}); please tell the course staff",
+                          ("grader-error",), self.visibility, key=ex.key)
+
+    def _prepare(self, ex: Exercise, ch: Chapter, source: dict,
+                 nb: dict) -> TestResult | tuple[list, bytes, float]:
+        """The verdict of the static analysis, or ``(cases, packed job, wall budget)``."""
         program = notebook.assemble(source, nb, stop_at=ex.grade_id)
         analysis = self.analyse(program, ex)
         finding = analysis.first
         if finding is not None:
             flag = "forbidden-api" if finding.kind == "forbidden" else "policy"
-            return result(Verdict(False, finding.message(), (flag,)))
+            return self._result(ex, Verdict(False, finding.message(), (flag,)))
         cases = ex.cases(derive_seed(self.secret, self.student, ex.key, submission_digest(nb)))
         job = wire.pack_job(cells=[c.wire() for c in analysis.program], module=ch.module,
                             exercise=ex.name, cases=[(c.args, dict(c.kwargs)) for c in cases],
                             device=self.device)
-        wall = self.limits.wall_for(ex.timeout_s)
-        with tempfile.TemporaryDirectory(prefix="convlab-grade-") as workdir:
-            outcome = self.sandbox.run(job, wall, Path(workdir))
-        return result(*self._verdict(ex, cases, outcome, wall))
+        return cases, job, self.limits.wall_for(ex.timeout_s)
 
     def analyse(self, program: list[notebook.ProgramCell], ex: Exercise) -> scan.Analysis:
         """The static analysis of one exercise's program (:func:`scan.analyse`)."""
         return scan.analyse(program, ex.entry, ex.forbidden)
 
-    def _verdict(self, ex: Exercise, cases: list, outcome: Outcome,
-                 wall: float) -> tuple[Verdict, tuple[str, ...]]:
-        if outcome.timed_out:
-            return Verdict(False, f"stopped after {wall:.0f} s, the time limit of this exercise; "
-                                  "look for an endless loop or a far too slow method",
-                           ("timeout",)), ()
+    def _verdict(self, ex: Exercise, cases: list, outcome: Outcome, wall: float,
+                 report_bytes: bytes | None = None,
+                 total: float | None = None) -> tuple[Verdict, tuple[str, ...]]:
+        report_bytes = outcome.report if report_bytes is None else report_bytes
         memory = ("memory",) if any(s in outcome.stderr for s in _MEMORY_SIGNS) else ()
         if outcome.report_overflow:
             return Verdict(False, "your code's results are larger than the grader accepts",
                            ("invalid-output",)), memory
-        if not outcome.report:
+        if not report_bytes and outcome.timed_out:
+            return Verdict(False, f"not graded: the notebook's total time budget "
+                                  f"({total or wall:.0f} s) ran out; look for an endless loop "
+                                  "or a far too slow method", ("timeout",)), ()
+        if not report_bytes:
             how = (f"was killed by signal {-outcome.returncode}" if outcome.returncode < 0
                    else f"exited with status {outcome.returncode}")
             return Verdict(False, f"the grading process {how} before the grader got its "
                                   "results; does your code exhaust the memory or stop the "
                                   "interpreter?", ("crashed",)), memory
         try:
-            report = wire.unpack_report(outcome.report, self.limits.report_mb << 20)
+            report = wire.unpack_report(report_bytes, self.limits.report_mb << 20)
         except wire.WireError as exc:
             return Verdict(False, f"invalid output from the grading process ({quote(str(exc))})",
                            ("invalid-output",)), memory
+        if report["status"] == "timeout":
+            return Verdict(False, f"stopped after {wall:.0f} s, the time limit of this exercise "
+                                  f"({quote(report['detail'])}); look for an endless loop or a "
+                                  "far too slow method", ("timeout",)), ()
         if report["status"] == "crashed":
             return Verdict(False, f"your code {report['detail']} before the grader got its "
                                   "results; does it call exit() or crash the interpreter?",

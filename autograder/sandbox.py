@@ -54,9 +54,13 @@ class Limits:
     """Resource limits of one worker (one exercise).
 
     Args:
-        wall_s: wall-clock limit of a worker; ``None`` means the exercise's ``timeout_s`` plus
-            ``startup_s``. On expiry the whole sandbox is killed and the exercise scores 0
-            (flag ``timeout``).
+        wall_s: wall-clock limit of one exercise; ``None`` means the exercise's ``timeout_s``
+            plus ``startup_s``. On expiry the exercise's process is killed and it scores 0
+            (flag ``timeout``); a cell it was stuck in is charged at once to the later
+            exercises that would run it.
+        total_s: wall-clock limit of a notebook (all its exercises, one worker); ``None``
+            means ``startup_s`` plus the sum of the exercises' limits. On expiry the whole
+            sandbox is killed and the exercises not graded yet score 0 (flag ``timeout``).
         startup_s: allowance for the interpreter, imports and the notebook's setup cells.
         memory_mb: address-space limit (``RLIMIT_AS``); not applied on CUDA, whose driver
             reserves far more address space than it uses. ``None``: no limit.
@@ -77,6 +81,7 @@ class Limits:
     """
 
     wall_s: float | None = None
+    total_s: float | None = None
     startup_s: float = 60.0
     memory_mb: int | None = 4096
     cpu_s: int | None = 900
@@ -94,13 +99,19 @@ class Limits:
                      "report_mb", "tmp_mb", "scratch_mb"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive, got {getattr(self, name)}")
-        for name in ("wall_s", "memory_mb", "cpu_s"):
+        for name in ("wall_s", "total_s", "memory_mb", "cpu_s"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"Limits.{name} must be positive or None, got {value}")
 
     def wall_for(self, exercise_timeout_s: float) -> float:
+        """One exercise's budget: ``wall_s``, else its own time plus ``startup_s``."""
         return self.wall_s if self.wall_s is not None else exercise_timeout_s + self.startup_s
+
+    def total_for(self, walls: list[float]) -> float:
+        """A notebook's total budget: ``total_s``, else the worker's start-up plus the sum of
+        its exercises' budgets."""
+        return self.total_s if self.total_s is not None else self.startup_s + sum(walls)
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -202,7 +213,8 @@ class Sandbox:
         out += [f"rlimit-fsize={lim.file_size_mb}MiB", f"rlimit-nofile={lim.open_files}"]
         if self.seccomp:
             out += ["seccomp-no-fork", "seccomp-no-exec", "seccomp-no-ptrace",
-                    "seccomp-no-memfd", "seccomp-no-sysv-shm", "non-dumpable-parent"]
+                    "seccomp-no-memfd", "seccomp-no-sysv-shm", "seccomp-signals-to-self-only",
+                    "non-dumpable-parent"]
             if self.no_threads:
                 out.append("seccomp-no-threads")
         if self.insecure:
@@ -215,8 +227,10 @@ class Sandbox:
             out += ["proc-cpuinfo-only", "read-only-dev"]
         return out
 
-    def _worker_args(self, report_fd: int) -> list[str]:
+    def _worker_args(self, report_fd: int, wipe: list[str]) -> list[str]:
         args = ["-s", "-B", "-m", "autograder.worker", "--report-fd", str(report_fd)]
+        for folder in wipe:
+            args += ["--wipe", folder]
         if self.seccomp:
             args.append("--seccomp")
         if self.no_threads:
@@ -228,7 +242,7 @@ class Sandbox:
         on ``report_fd``. ``workdir`` is a private host folder (the insecure mode's working
         folder; in bubblewrap mode it holds only the two account files bound read-only)."""
         if self.insecure:
-            argv = [sys.executable, *self._worker_args(report_fd)]
+            argv = [sys.executable, *self._worker_args(report_fd, [str(workdir)])]
             path = [str(_package_dir("autograder").parent), *map(str, self.extra_paths)]
             return Command(argv, self._env(path), (report_fd,), self.protections)
         ro: list[tuple[str, str]] = []
@@ -299,7 +313,7 @@ class Sandbox:
         argv += ["--remount-ro", "/"]
         for k, v in env.items():
             argv += ["--setenv", k, v]
-        argv += ["--", str(_python_exe()), *self._worker_args(report_fd)]
+        argv += ["--", str(_python_exe()), *self._worker_args(report_fd, ["/tmp", SCRATCH])]
         return Command(argv, {}, (report_fd,), self.protections)
 
     # -- running ---------------------------------------------------------------------------
@@ -317,15 +331,25 @@ class Sandbox:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     def run(self, job: bytes, wall_s: float, workdir: Path | None = None) -> Outcome:
-        """Run the worker on the packed ``job`` (:func:`wire.pack_job`) for at most ``wall_s``
-        seconds. ``workdir``: a private host folder (a temporary one when ``None``)."""
+        """Run the worker on one packed ``job`` (:func:`wire.pack_job`) for at most ``wall_s``
+        seconds of the exercise's own time (plus ``startup_s`` for the worker to start)."""
+        return self.run_many([(job, wall_s)], wall_s + self.limits.startup_s, workdir)
+
+    def run_many(self, jobs: list[tuple[bytes, float]], total_s: float,
+                 workdir: Path | None = None) -> Outcome:
+        """Run one worker on several packed jobs (one notebook's exercises), each with its own
+        wall-time budget (enforced by the worker's parent, which kills the exercise's child),
+        all of them within ``total_s`` seconds (enforced here: the whole sandbox is killed).
+        ``Outcome.reports`` holds the reports received, in the jobs' order; a job whose report
+        is missing ran out of the total budget. ``workdir``: a private host folder (a
+        temporary one when ``None``)."""
         with contextlib.ExitStack() as stack:
             if workdir is None:
                 workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(
                     prefix="convlab-worker-")))
-            return self._run(job, wall_s, Path(workdir))
+            return self._run(wire.pack_jobs(jobs), total_s, Path(workdir), len(jobs))
 
-    def _run(self, job: bytes, wall_s: float, workdir: Path) -> Outcome:
+    def _run(self, stdin: bytes, wall_s: float, workdir: Path, count: int) -> Outcome:
         report_r, report_w = os.pipe()
         try:
             cmd = self.command(workdir, report_w)
@@ -339,12 +363,12 @@ class Sandbox:
             raise
         finally:
             os.close(report_w)
-        feeder = threading.Thread(target=_feed, args=(proc.stdin, job), daemon=True)
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True)
         feeder.start()
         streams = [_Capped(proc.stdout, self.limits.output_bytes),
                    _Capped(proc.stderr, self.limits.output_bytes)]
-        report = _Capped(os.fdopen(report_r, "rb", buffering=0),
-                         (self.limits.report_mb << 20) + wire.MAX_JSON_BYTES, keep_overflow=False)
+        cap = ((self.limits.report_mb << 20) + wire.MAX_JSON_BYTES + 64) * max(count, 1)
+        report = _Capped(os.fdopen(report_r, "rb", buffering=0), cap, keep_overflow=False)
         timed_out = False
         try:
             proc.wait(timeout=wall_s)
@@ -362,10 +386,11 @@ class Sandbox:
             s.join(timeout=10)
             s.close()
         feeder.join(timeout=1)
+        reports = tuple(wire.unframe(bytes(report.kept)))[:count]
         return Outcome(returncode=proc.returncode, timed_out=timed_out,
                        wall_s=time.monotonic() - start, stdout=streams[0].text(),
-                       stderr=streams[1].text(), report=bytes(report.kept),
-                       report_overflow=report.dropped > 0)
+                       stderr=streams[1].text(), report=reports[0] if reports else b"",
+                       report_overflow=report.dropped > 0, reports=reports)
 
 
 def _feed(stream: Any, data: bytes) -> None:
@@ -419,5 +444,6 @@ class Outcome:
     wall_s: float
     stdout: str
     stderr: str
-    report: bytes = b""
+    report: bytes = b""  # the first job's report
     report_overflow: bool = False
+    reports: tuple[bytes, ...] = ()

@@ -12,7 +12,10 @@ it is inherited by anything the process could start. It refuses, with ``EPERM``:
   ``pidfd_open``, ``pidfd_getfd``;
 * memory that ``RLIMIT_AS`` does not count: ``memfd_create``, ``memfd_secret``, System V
   shared memory (``shmget``, ``shmat``);
-* ``io_uring`` (it performs file operations outside the filter's sight) and ``userfaultfd``.
+* ``io_uring`` (it performs file operations outside the filter's sight) and ``userfaultfd``;
+* signals to any process but itself (``kill``, ``tkill``, ``tgkill``, ``rt_sigqueueinfo``,
+  ``rt_tgsigqueueinfo`` with another target), so the worker's parent, which grades the other
+  exercises, cannot be stopped by one of them.
 
 Syscalls of another architecture (the x32 ABI on x86-64 included) kill the process.
 
@@ -34,6 +37,7 @@ _CLONE_THREAD = 0x00010000
 _ARCH = {
     "x86_64": {
         "audit": 0xC000003E, "clone": 56, "clone3": 435,
+        "signals": (62, 200, 234, 129, 297),  # kill, tkill, tgkill, rt_(tg)sigqueueinfo
         "refused": {"fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "ptrace": 101,
                     "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312,
                     "pidfd_open": 434, "pidfd_getfd": 438, "memfd_create": 319,
@@ -42,6 +46,7 @@ _ARCH = {
     },
     "aarch64": {
         "audit": 0xC00000B7, "clone": 220, "clone3": 435,
+        "signals": (129, 130, 131, 138, 240),
         "refused": {"execve": 221, "execveat": 281, "ptrace": 117, "process_vm_readv": 270,
                     "process_vm_writev": 271, "kcmp": 272, "pidfd_open": 434,
                     "pidfd_getfd": 438, "memfd_create": 279, "memfd_secret": 447,
@@ -66,8 +71,9 @@ def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("<HBBI", code, jt, jf, k)
 
 
-def program(no_threads: bool) -> bytes | None:
-    """The filter's BPF program for this architecture, or ``None`` on an unknown one."""
+def program(no_threads: bool, own_pid: int | None = None) -> bytes | None:
+    """The filter's BPF program for this architecture, or ``None`` on an unknown one. With
+    ``own_pid``, signals may target that process only."""
     arch = _ARCH.get(platform.machine())
     if arch is None:
         return None
@@ -80,6 +86,13 @@ def program(no_threads: bool) -> bytes | None:
                  _insn(_RET, 0, 0, _KILL)]
     for nr in sorted(arch["refused"].values()):
         prog += [_insn(_JEQ, 0, 1, nr), _insn(_RET, 0, 0, _EPERM)]
+    if own_pid is not None:
+        for nr in arch["signals"]:
+            prog += [_insn(_JEQ, 0, 4, nr),
+                     _insn(_LD_W_ABS, 0, 0, 16),       # A = low word of the first argument
+                     _insn(_JEQ, 1, 0, own_pid),
+                     _insn(_RET, 0, 0, _EPERM),
+                     _insn(_RET, 0, 0, _ALLOW)]
     prog += [_insn(_JEQ, 0, 1, arch["clone3"]), _insn(_RET, 0, 0, _ENOSYS)]
     if no_threads:
         prog += [_insn(_JEQ, 0, 1, arch["clone"]), _insn(_RET, 0, 0, _EPERM)]
@@ -104,13 +117,14 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-def install(no_threads: bool) -> None:
-    """Put the filter on the calling process (all its future threads and children).
+def install(no_threads: bool, own_pid: int | None = None) -> None:
+    """Put the filter on the calling process (all its future threads and children); with
+    ``own_pid`` (the caller's pid), its signals reach itself only.
 
     Raises:
         OSError: if the kernel refuses it; RuntimeError on an unknown architecture.
     """
-    prog = program(no_threads)
+    prog = program(no_threads, own_pid)
     if prog is None:
         raise RuntimeError(f"no seccomp filter for architecture {platform.machine()}")
     libc = _libc()

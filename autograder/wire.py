@@ -449,7 +449,53 @@ def unpack_result(buf: bytes, max_array_bytes: int = 1 << 30) -> dict:
 
 
 #: How the student's child process ended, as the trusted parent saw it.
-STATUSES = ("ok", "crashed", "invalid")
+STATUSES = ("ok", "crashed", "invalid", "timeout")
+
+
+# -- streams of messages: the jobs of one notebook, and their reports ---------------------------
+JOBS_MAGIC = b"CLJ1"
+
+
+def frame(message: bytes) -> bytes:
+    """``message`` with its length in front, for a stream of messages."""
+    return struct.pack("<Q", len(message)) + message
+
+
+def unframe(stream: bytes) -> list[bytes]:
+    """The complete messages at the start of ``stream`` (a cut-off last one is left out)."""
+    out, pos = [], 0
+    while pos + 8 <= len(stream):
+        (n,) = struct.unpack("<Q", stream[pos:pos + 8])
+        if n > len(stream) - pos - 8:
+            break
+        out.append(stream[pos + 8:pos + 8 + n])
+        pos += 8 + n
+    return out
+
+
+def pack_jobs(jobs: list[tuple[bytes, float]]) -> bytes:
+    """The worker's stdin: packed jobs (:func:`pack_job`), each with its wall-time budget."""
+    parts = [JOBS_MAGIC, struct.pack("<I", len(jobs))]
+    for job, wall in jobs:
+        parts += [struct.pack("<d", float(wall)), frame(job)]
+    return b"".join(parts)
+
+
+def unpack_jobs(raw: bytes) -> list[tuple[bytes, float]]:
+    if raw[:4] != JOBS_MAGIC or len(raw) < 8:
+        raise WireError("the jobs do not start with their magic")
+    (count,) = struct.unpack("<I", raw[4:8])
+    out, pos = [], 8
+    for _ in range(count):
+        if pos + 16 > len(raw):
+            raise WireError("the jobs are truncated")
+        (wall,) = struct.unpack("<d", raw[pos:pos + 8])
+        (n,) = struct.unpack("<Q", raw[pos + 8:pos + 16])
+        if n > len(raw) - pos - 16 or not (math.isfinite(wall) and wall > 0):
+            raise WireError("a job is truncated or has no budget")
+        out.append((raw[pos + 16:pos + 16 + n], wall))
+        pos += 16 + n
+    return out
 
 
 def pack_report(*, status: str, detail: str, exit_code: int | None, signal: int | None,

@@ -1,24 +1,31 @@
-"""The worker: runs inside the sandbox, one per exercise, as two processes.
+"""The worker: runs inside the sandbox, one per notebook, as a trusted parent and one student
+child per exercise.
 
-``python -m autograder.worker --report-fd N [--seccomp] [--no-threads]``
+``python -m autograder.worker --report-fd N [--seccomp] [--no-threads] [--wipe DIR]...``
 
-The **trusted parent** reads the job from its stdin (:func:`wire.unpack_job`), imports torch
-and the exercise's chapter module, makes itself non-dumpable (no process without
-``CAP_SYS_PTRACE`` may trace it or open its ``/proc`` files), and forks the **student child**.
-No student code ever runs in the parent, and only the parent holds file descriptor ``N``, the
-pipe the grader reads the report from.
+The **trusted parent** reads the jobs (one per exercise, each with its wall-time budget) from
+its stdin (:func:`wire.unpack_jobs`), imports torch and the chapter modules once, makes itself
+non-dumpable (no process without ``CAP_SYS_PTRACE`` may trace it or open its ``/proc``
+files), and for each job forks a fresh **student child**. No student code ever runs in the
+parent, and only the parent holds file descriptor ``N``, the pipe the grader reads the reports
+from. A child that overruns its budget is killed and reported as a timeout; the cell it was in
+(it tells the parent each cell it starts) is then charged at once to any later exercise that
+would run it again. After each child the ``--wipe`` folders (``/tmp``, ``/scratch``) are
+emptied, so nothing one exercise leaves reaches the next.
 
-The child closes that descriptor and its stdin, installs the seccomp filter
-(:mod:`autograder.seccomp`: no processes, no programs, no tracing, no memfd or System V shared
-memory; no threads with ``--no-threads``), executes the assembled cells in one namespace
-(each in its own ``try``; student cells under the forbidden-API guard), calls
+The child closes that descriptor and its stdin, starts its own session, installs the seccomp
+filter (:mod:`autograder.seccomp`: no processes, no programs, no tracing, no signals but to
+itself, no memfd or System V shared memory; no threads with ``--no-threads``), executes the
+assembled cells in one namespace (each in its own ``try``; student cells under the
+forbidden-API guard), calls
 :meth:`Exercise.run` on every case under the guard, and writes its result (plain arrays and
 a small JSON document, :func:`wire.pack_result`) into a pipe to the parent, then exits.
 
-The parent reads that pipe with a size cap, waits for the child, decodes and validates the
-result as hostile data, and only then, with no student code left running, writes the report
-(:func:`wire.pack_report`): how the child ended and the validated result, re-encoded by the
-parent. It never judges: the grader does, in its own process.
+The parent reads that pipe with a size cap and a deadline, kills and reaps the child, decodes
+and validates the result as hostile data, and only then, with no student code left running,
+writes the exercise's report (:func:`wire.pack_report`, framed by :func:`wire.frame`): how the
+child ended and the validated result, re-encoded by the parent. It never judges: the grader
+does, in its own process.
 
 Imports: the standard library, ``numpy``, ``torch`` and ``convlab`` only.
 """
@@ -29,8 +36,11 @@ import builtins
 import contextlib
 import importlib
 import os
+import select
+import shutil
 import signal
 import sys
+import time
 from typing import Any
 
 from autograder import seccomp, wire
@@ -154,15 +164,22 @@ def _torch_guard(forbidden: tuple[str, ...]) -> Any:
 _GUARD_SWITCH = "torch._C.DisableTorchFunction"
 
 
-def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...]) -> tuple[
-        list[dict], list[str]]:
+def _tell(fd: int | None, what: str) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.write(fd, f"{what}\n".encode())
+
+
+def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...],
+                progress: int | None = None) -> tuple[list[dict], list[str]]:
     """Run the cells; errors of the student's cells are returned (an instructor cell that
     fails, say one that calls a function the grader did not run, is only noted on stderr)."""
     from convlab.exercises.forbid import Forbidden
 
     errors: list[dict] = []
     used: list[str] = []
-    for cell in cells:
+    for index, cell in enumerate(cells):
+        _tell(progress, str(index))
         guard = Forbidden(forbidden) if cell["student"] else contextlib.nullcontext()
         torch_guard = _torch_guard(forbidden) if cell["student"] and forbidden else None
         try:
@@ -189,8 +206,9 @@ def _exec_cells(cells: list[dict], namespace: dict, forbidden: tuple[str, ...]) 
 _NO_BUILTINS = frozenset({"exec", "eval", "compile", "breakpoint", "input"})
 
 
-def _run_student(job: dict, ex: Any) -> bytes:
-    """The child's work: cells, then the cases; returns the packed result."""
+def _run_student(job: dict, ex: Any, progress: int | None = None) -> bytes:
+    """The child's work: cells, then the cases; returns the packed result. ``progress``: a
+    descriptor told the index of each cell as it starts, then ``c`` when the cases start."""
     from convlab.exercises.inkernel import attempt_all
     from convlab.exercises.spec import Case
 
@@ -204,7 +222,8 @@ def _run_student(job: dict, ex: Any) -> bytes:
     shell = _Shell()
     namespace["get_ipython"] = lambda: shell
 
-    cell_errors, used = _exec_cells(job["cells"], namespace, ex.forbidden)
+    cell_errors, used = _exec_cells(job["cells"], namespace, ex.forbidden, progress)
+    _tell(progress, "c")
     error = None
     attempts: list = []
     func = namespace.get(ex.entry)
@@ -254,8 +273,8 @@ def _read_all(fd: int, limit: int) -> tuple[bytes, bool]:
         chunks.append(chunk)
 
 
-def _child(job: dict, ex: Any, result_w: int, closes: tuple[int, ...], use_seccomp: bool,
-           no_threads: bool) -> None:
+def _child(job: dict, ex: Any, result_w: int, progress_w: int, closes: tuple[int, ...],
+           use_seccomp: bool, no_threads: bool) -> None:
     """Runs in the forked child; never returns."""
     code = 70
     try:
@@ -264,9 +283,10 @@ def _child(job: dict, ex: Any, result_w: int, closes: tuple[int, ...], use_secco
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
+        os.setsid()  # its own session and process group: kill(0, ...) reaches only itself
         if use_seccomp:
-            seccomp.install(no_threads)
-        payload = _run_student(job, ex)
+            seccomp.install(no_threads, os.getpid())
+        payload = _run_student(job, ex, progress_w)
         for stream in (sys.__stdout__, sys.__stderr__):
             with contextlib.suppress(Exception):  # the student's code may have closed them
                 stream.flush()
@@ -278,16 +298,130 @@ def _child(job: dict, ex: Any, result_w: int, closes: tuple[int, ...], use_secco
     os._exit(code)  # do not wait for threads the student's code may have left running
 
 
+def _collect(result_r: int, progress_r: int, deadline: float, limit: int) -> tuple[
+        bytes, bool, bool, str]:
+    """Read the child's result and progress until the result pipe ends or ``deadline``.
+    Returns ``(data, too_big, timed_out, last progress mark)``."""
+    chunks: list[bytes] = []
+    total, mark, pending = 0, "", b""
+    open_fds = {result_r, progress_r}
+    while result_r in open_fds:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return b"", False, True, mark
+        ready, _, _ = select.select(list(open_fds), [], [], min(left, 1.0))
+        for fd in ready:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                open_fds.discard(fd)
+            elif fd == progress_r:
+                pending = (pending + chunk)[-4096:]
+                lines = pending.split(b"\n")
+                pending = lines[-1]
+                if len(lines) > 1:
+                    mark = lines[-2].decode("ascii", "replace")[:16]
+            else:
+                total += len(chunk)
+                if total > limit:
+                    return b"", True, False, mark
+                chunks.append(chunk)
+    return b"".join(chunks), False, False, mark
+
+
+def _wipe(folder: str) -> None:
+    """Empty ``folder`` (links are removed, never followed), so that the next exercise starts
+    with nothing a previous one left."""
+    def unlock(func: Any, path: str, exc: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(path), 0o700)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o700)
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                os.chmod(entry.path, 0o700)
+                shutil.rmtree(entry.path, onerror=unlock)
+            else:
+                os.unlink(entry.path)
+
+
+def _grade_one(job: dict, wall: float, hung: dict[str, str], use_seccomp: bool,
+               no_threads: bool, report_fd: int) -> bytes:
+    """Fork a child for one job, watch it, and return its report."""
+    for cell in job["cells"]:  # a cell that ran out of time in an earlier exercise
+        if cell["source"] in hung:
+            return wire.pack_report(
+                status="timeout", detail=f"{cell['id']} did not finish in time in "
+                f"{hung[cell['source']]}, and would not here either", exit_code=None,
+                signal=None, result=None)
+    ex = _find_exercise(job["module"], job["exercise"])
+    deadline = time.monotonic() + wall
+    result_r, result_w = os.pipe()
+    progress_r, progress_w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _child(job, ex, result_w, progress_w, (result_r, progress_r, report_fd),
+               use_seccomp, no_threads)
+    os.close(result_w)
+    os.close(progress_w)
+    try:
+        data, too_big, timed_out, mark = _collect(result_r, progress_r, deadline,
+                                                  MAX_RESULT_BYTES)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # done or not, nothing of it may run on
+        os.close(result_r)
+        os.close(progress_r)
+        _, status = os.waitpid(pid, 0)
+    exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    if timed_out:
+        if mark.isdigit() and int(mark) < len(job["cells"]):
+            cell = job["cells"][int(mark)]
+            hung.setdefault(cell["source"], f"exercise {job['exercise']}")
+            detail = f"stopped in {cell['id']}"
+        else:
+            detail = "stopped while running the cases"
+        return wire.pack_report(status="timeout", detail=detail, exit_code=None, signal=sig,
+                                result=None)
+    result, detail, state = None, "", "ok"
+    if too_big:
+        state, detail = "invalid", f"your code's results are larger than {MAX_RESULT_BYTES} bytes"
+    elif exit_code != 0 or not data:
+        state = "crashed"
+        detail = (f"was killed by signal {sig}" if sig is not None and sig != signal.SIGKILL
+                  else "was killed" if sig is not None
+                  else f"exited with status {exit_code}")
+    else:
+        try:
+            result = wire.unpack_result(data, MAX_RESULT_BYTES)
+        except wire.WireError as exc:
+            state, detail = "invalid", str(exc)[:500]
+    return wire.pack_report(status=state, detail=detail, exit_code=exit_code, signal=sig,
+                            result=result)
+
+
 def main(argv: list[str]) -> int:
     report_fd = int(argv[argv.index("--report-fd") + 1])
     use_seccomp = "--seccomp" in argv
     no_threads = "--no-threads" in argv
+    wipe = [argv[i + 1] for i, a in enumerate(argv) if a == "--wipe" and i + 1 < len(argv)]
     raw, too_big = _read_all(0, MAX_JOB_BYTES)
     if too_big:
-        raise SystemExit("the job is too large")
-    job = wire.unpack_job(raw)
+        raise SystemExit("the jobs are too large")
+    jobs = [(wire.unpack_job(frame), wall) for frame, wall in wire.unpack_jobs(raw)]
     del raw
-    os.environ["CONVLAB_DEVICE"] = job["device"]
+    os.environ["CONVLAB_DEVICE"] = jobs[0][0]["device"] if jobs else "cpu"
 
     import torch
 
@@ -295,40 +429,17 @@ def main(argv: list[str]) -> int:
     torch.backends.cudnn.allow_tf32 = False
     if no_threads:
         torch.set_num_threads(1)
-    ex = _find_exercise(job["module"], job["exercise"])
+    for job, _ in jobs:  # import every chapter module once, here
+        _find_exercise(job["module"], job["exercise"])
     if use_seccomp:
         seccomp.not_dumpable()
     os.set_inheritable(report_fd, False)
-    result_r, result_w = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        _child(job, ex, result_w, (result_r, report_fd), use_seccomp, no_threads)
-    os.close(result_w)
-    data, too_big = _read_all(result_r, MAX_RESULT_BYTES)
-    if too_big:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    os.close(result_r)
-    _, status = os.waitpid(pid, 0)
-    exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-    result, detail, state = None, "", "ok"
-    if too_big:
-        state, detail = "invalid", f"your code's results are larger than {MAX_RESULT_BYTES} bytes"
-    elif exit_code != 0 or not data:
-        state = "crashed"
-        detail = (f"was killed by signal {sig}" if sig is not None
-                  else f"exited with status {exit_code}")
-    else:
-        try:
-            result = wire.unpack_result(data, MAX_RESULT_BYTES)
-        except wire.WireError as exc:
-            state, detail = "invalid", str(exc)[:500]
-    report = wire.pack_report(status=state, detail=detail, exit_code=exit_code, signal=sig,
-                              result=result)
-    _write_all(report_fd, report)
+    hung: dict[str, str] = {}
+    for job, wall in jobs:
+        report = _grade_one(job, wall, hung, use_seccomp, no_threads, report_fd)
+        _write_all(report_fd, wire.frame(report))
+        for folder in wipe:
+            _wipe(folder)
     os.close(report_fd)
     return 0
 

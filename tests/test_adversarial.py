@@ -18,8 +18,10 @@ reachable socket, memory held outside the limits — so a score of 0 shows the t
 merely that the code was wrong. Files outside the sandbox (results, a gradebook, a canary, the
 source notebooks, site-packages) are checked before and after.
 
-Runs the engine's API directly (:meth:`Grader.grade_exercise`), two workers at once, with the
-training check left out (``tests/adversarial/adversarial_ch01.py``). The batch test grades a
+Runs the engine's API directly (:meth:`Grader.grade_notebook`: one worker per group's notebook,
+whose trusted parent forks a fresh child per exercise, so the cases of a group must not affect
+one another), two workers at once, with the training check left out
+(``tests/adversarial/adversarial_ch01.py``). The batch test grades a
 FIFO submission, a scan-import submission and an honest one with ``grade_batch``.
 """
 
@@ -861,32 +863,35 @@ def grade_all(base: Path) -> Run:
     jobs = [(g, slot) for g in notebooks for slot in SLOTS
             if g in FULL_GROUPS + ("tamper",)
             or any(c.group == g and c.slot == slot for c in CASES)]
+    # one worker per group's notebook (its exercises in fresh children of one trusted parent),
     # the slow ones first, so that two workers stay busy to the end
-    jobs.sort(key=lambda j: j[0] not in ("loops", "resources"))
+    slots_of = {g: [slot for gg, slot in jobs if gg == g] for g in notebooks}
+    order = sorted(slots_of, key=lambda g: g not in ("loops", "resources", "limits"))
 
-    def grade(job: tuple[str, str]) -> tuple[Graded, float]:
-        group, slot = job
+    def grade(group: str) -> tuple[list[Graded], float]:
         start = time.monotonic()
-        res = graders[group].grade_exercise(by_name[SLOTS[slot][1]], CHAPTER, source_nb,
-                                            notebooks[group])
+        res = graders[group].grade_notebook([by_name[SLOTS[s][1]] for s in slots_of[group]],
+                                            CHAPTER, source_nb, notebooks[group])
         return res, time.monotonic() - start
 
     start = time.monotonic()
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            done = list(pool.map(grade, jobs))
+            graded = dict(zip(order, pool.map(grade, order), strict=True))
     finally:
         stop.set()
         listener.join()
         server.close()
         sys.path.remove(str(ADVERSARIAL))
         os.environ.pop("CONVLAB_ADVERSARIAL_MARKER", None)
+    done = [(graded[g][0][slots_of[g].index(slot)], graded[g][1]) for g, slot in jobs]
     total = time.monotonic() - start
     after = {k: _digest(p) for k, p in sentinels.items()}
     untouched = {k: before[k] == after[k] for k in sentinels}
     untouched["site-packages"] = _site_listing() == site_before
     untouched["no-unpickling"] = not pwned.exists()
-    walls = {g: graders[g].limits.wall_for(by_name["conv2d_loop"].timeout_s) for g in notebooks}
+    walls = {g: graders[g].limits.total_for([graders[g].limits.wall_for(
+        by_name[SLOTS[slot][1]].timeout_s) for slot in slots_of[g]]) for g in notebooks}
     return Run({j: r for j, (r, _) in zip(jobs, done, strict=True)},
                {j: t for j, (_, t) in zip(jobs, done, strict=True)}, walls, untouched,
                len(hits), total)
@@ -979,9 +984,9 @@ def test_adversarial_suite(tmp_path: Path) -> None:
         problems.append(f"files outside the sandbox changed: {run.untouched}")
     if run.server_hits:
         problems.append(f"{run.server_hits} connection(s) reached the test's server")
-    for (group, slot), seconds in run.elapsed.items():
+    for (group, _slot), seconds in run.elapsed.items():  # a group's notebook, all its slots
         if seconds > run.walls[group] + 30:
-            problems.append(f"{group}/{slot} took {seconds:.0f} s, limit {run.walls[group]:g} s")
+            problems.append(f"{group} took {seconds:.0f} s, limit {run.walls[group]:g} s")
     print(f"\n{len(CASES)} cases, {len(run.results)} workers graded in {run.total_s:.0f} s")
     assert not problems, "\n".join(problems)
 

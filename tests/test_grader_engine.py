@@ -78,8 +78,8 @@ class _FakeSandbox:
         self.jobs: list[dict] = []
         self.outcome = outcome or Outcome(0, False, 0.1, "", "", b"")
 
-    def run(self, job, wall, workdir=None):
-        self.jobs.append(wire.unpack_job(job))
+    def run_many(self, jobs, total, workdir=None):
+        self.jobs += [wire.unpack_job(job) for job, _ in jobs]
         return self.outcome
 
 

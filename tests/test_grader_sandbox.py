@@ -16,7 +16,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grader"))
 import gradertools as gt  # noqa: E402
 
-from autograder import sandbox, wire  # noqa: E402
+from autograder import sandbox, scan, wire  # noqa: E402
+from autograder.engine import Grader  # noqa: E402
 from autograder.sandbox import Limits, Sandbox  # noqa: E402
 
 pytestmark = [
@@ -69,6 +70,10 @@ params = ctypes.create_string_buffer(120)
 attempt("io_uring", lambda: call(libc.syscall, 425, 8, params))
 attempt("userfaultfd", lambda: call(libc.syscall, 323, 0))
 attempt("setgroups", lambda: os.setgroups([]))
+attempt("signal_parent", lambda: os.kill(os.getppid(), 0))
+attempt("signal_group", lambda: os.kill(0, 0))
+attempt("signal_all", lambda: os.kill(-1, 0))
+attempt("signal_self", lambda: os.kill(os.getpid(), 0))
 attempt("mountinfo", lambda: open("/proc/self/mountinfo").read())
 attempt("proc_self", lambda: os.listdir("/proc/self"))
 attempt("proc_1", lambda: open("/proc/1/cmdline").read())
@@ -151,6 +156,9 @@ def test_every_listed_protection_is_in_force(tmp_path):
         "seccomp-no-memfd": _refused(probe, "memfd"),
         "seccomp-no-sysv-shm": _refused(probe, "shmget"),
         "seccomp-no-threads": _refused(probe, "thread"),
+        "seccomp-signals-to-self-only": _refused(probe, "signal_parent", "signal_group",
+                                                 "signal_all")
+        and not _refused(probe, "signal_self"),
         "non-dumpable-parent": probe["dumpable"] == 0,
         "bubblewrap": True,
         "no-network": _refused(probe, "connect"),
@@ -195,6 +203,7 @@ attempt("thread", lambda: threading.Thread(target=lambda: None).start())
 attempt("memfd", lambda: os.memfd_create("x"))
 attempt("ptrace_parent", lambda: call(libc.ptrace, 16, os.getppid(), 0, 0))
 attempt("parent_memory", lambda: open(f"/proc/{os.getppid()}/mem", "rb").read(1))
+attempt("signal_parent", lambda: os.kill(os.getppid(), 0))
 probe["dumpable"] = libc.prctl(3, 0, 0, 0, 0)
 print("PROBE" + json.dumps(probe))
 """
@@ -211,7 +220,8 @@ def test_the_insecure_mode_lists_only_what_it_has():
     assert "bubblewrap" not in prot and "proc-cpuinfo-only" not in prot and "insecure" in prot
     for name, key in (("seccomp-no-fork", "fork"), ("seccomp-no-exec", "exec"),
                       ("seccomp-no-memfd", "memfd"), ("seccomp-no-threads", "thread"),
-                      ("seccomp-no-ptrace", "ptrace_parent")):
+                      ("seccomp-no-ptrace", "ptrace_parent"),
+                      ("seccomp-signals-to-self-only", "signal_parent")):
         assert name in prot and _refused(probe, key), (name, probe[key])
     assert probe["dumpable"] == 0 and _refused(probe, "parent_memory")
 
@@ -289,3 +299,75 @@ def test_insecure_mode_grades_the_same_and_says_so():
     assert result.score == 3.0
     assert result.extra["insecure"] and "insecure" in result.extra["protections"]
     assert "bubblewrap" not in result.extra["protections"]
+
+
+class _Unchecked(Grader):
+    """The policy's findings dropped: the hostile code below really runs."""
+
+    def analyse(self, program, ex):
+        found = super().analyse(program, ex)
+        return scan.Analysis(found.program, [], found.analysed)
+
+
+TAMPERING_CORR = HONEST_CORR + """
+def _tamper():
+    import os
+    import numpy as np
+    for folder in ("/tmp", "/scratch"):
+        for i in range(4):
+            try:
+                with open(f"{folder}/fill{i}", "wb") as f:
+                    f.write(b"x" * (40 << 20))
+            except OSError:
+                break
+    os.makedirs("/tmp/locked/deeper", exist_ok=True)
+    os.chmod("/tmp/locked", 0)
+    os.symlink("/usr", "/scratch/link")
+    os.environ["TAMPERED"] = "1"
+    torch.Tensor.__mul__ = lambda a, b: a
+    np.multiply = None
+    import sys
+    sys.modules["torch"].add = None
+
+_honest_corr1d = corr1d
+
+def corr1d(x, w):
+    _tamper()
+    return _honest_corr1d(x, w)
+"""
+CHECKING_DOUBLE = """
+import os
+
+def double(x):
+    clean = (not os.listdir("/tmp") and not os.listdir("/scratch") and "TAMPERED" not in
+             os.environ and (torch.ones(2) * 3).sum().item() == 6.0 and torch.add is not None)
+    return 2 * x if clean else 3 * x
+"""
+
+
+def test_exercises_of_one_notebook_cannot_touch_one_another(tmp_path):
+    """One worker grades both exercises, each in a fresh child of the same trusted parent:
+    files, environment and interpreter state left by the first never reach the second."""
+    path = gt.submission(tmp_path, {"corr1d_answer": TAMPERING_CORR,
+                                    "double_answer": CHECKING_DOUBLE})
+    g = _Unchecked(source_dir=gt.SOURCE, secret=gt.SECRET, student="s1", limits=gt.LIMITS,
+                   chapters={"ch90": gt.CHAPTER}, extra_paths=(gt.HERE,))
+    scores = _scores(g.grade(path))
+    assert "differs" in scores["ch90.corr1d"][1], scores  # its tampering hit its own run
+    assert scores["ch90.double"][0] == 1.0, scores
+
+
+def test_a_hung_cell_is_charged_once(tmp_path):
+    """A reached cell that never ends costs its first exercise the wall time, and the others
+    that would run it nothing more: found once, charged once."""
+    hang = "def helper(x):\n    return x\n\nwhile True:\n    pass\n"
+    uses = {"corr1d_answer": "def corr1d(x, w):\n    return helper(x)\n",
+            "double_answer": "def double(x):\n    return helper(2 * x)\n"}
+    path = gt.submission(tmp_path, uses, added=[("setup_imports", hang)])
+    start = time.monotonic()
+    scores = _scores(gt.grader(limits=Limits(wall_s=8.0, startup_s=45.0)).grade(path))
+    elapsed = time.monotonic() - start
+    for key in ("ch90.corr1d", "ch90.double"):
+        assert scores[key][0] == 0 and scores[key][2] == ("timeout",), scores[key]
+    assert "did not finish in time" in scores["ch90.double"][1], scores["ch90.double"]
+    assert elapsed < 8.0 + 8.0, elapsed  # not twice the wall time (start-up ~4 s)
