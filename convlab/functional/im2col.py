@@ -248,21 +248,22 @@ def scatter(
     x = y.new_empty(n, c, size[0], size[1])
     length = out[0] * out[1]
     wt = w.transpose(1, 2)  # (G, K, O)
-    fast = _onednn(y, o * k * length)
-    if fast:
-        wt = wt.contiguous()
-    if fast:  # one sample at a time, each product added into place as soon as it is made
-        x_groups = x.view(n, g, c // g, size[0], size[1])
-        for sample in range(n):
-            for gi in range(g):
-                cols = product_nt(wt[gi], y[sample, gi].t())  # (K, O)·(O, L) -> (K, L)
-                cols = cols.view(1, c // g, kernel[0], kernel[1], out[0], out[1])
-                col2im(cols, size, kernel, stride, dilation, out=x_groups[sample : sample + 1, gi])
-        return x
+    kh, kw = kernel
     for block in sample_blocks(n, g * k * length * y.element_size(), y.device):
-        cols = torch.matmul(wt, y[block])  # (b, G, K, L)
-        cols = cols.view(-1, c, kernel[0], kernel[1], out[0], out[1])  # (b, C, kH, kW, Ho, Wo)
-        col2im(cols, size, kernel, stride, dilation, out=x[block])
+        b = block.stop - block.start
+        if _onednn(y, o * k * b * length):
+            # the samples side by side: one (K, O)·(O, b·L) product per group and block
+            yb = y[block].permute(1, 2, 0, 3).reshape(g, o, b * length)  # (G, O, b·L)
+            wtc = wt.contiguous()
+            xg = x[block].view(b, g, c // g, size[0], size[1])
+            for gi in range(g):
+                cols = product_nt(wtc[gi], yb[gi].t())  # (K, b·L)
+                cols = cols.view(c // g, kh, kw, b, out[0], out[1]).permute(3, 0, 1, 2, 4, 5)
+                col2im(cols, size, kernel, stride, dilation, out=xg[:, gi])
+        else:
+            cols = torch.matmul(wt, y[block])  # (b, G, K, L)
+            cols = cols.view(-1, c, kh, kw, out[0], out[1])  # (b, C, kH, kW, Ho, Wo)
+            col2im(cols, size, kernel, stride, dilation, out=x[block])
     return x
 
 
