@@ -9,20 +9,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from convlab.analysis.shapes import conv_transpose_output_size
+from convlab.exercises.apis import TORCH_CONV_OPS
 from convlab.exercises.forbid import forbidden
 from convlab.functional import conv2d, conv_transpose2d, conv_transpose2d_naive
 
 TOL = {torch.float32: dict(rtol=1e-4, atol=1e-4), torch.float64: dict(rtol=1e-10, atol=1e-10)}
 
-FORBIDDEN = [
-    "torch.nn.functional.conv2d",
-    "torch.nn.functional.conv_transpose2d",
-    "torch.nn.functional.unfold",
-    "torch.nn.functional.fold",
-    "torch.conv2d",
-    "torch.conv_transpose2d",
-    "torch.Tensor.unfold",
-]
+FORBIDDEN = list(TORCH_CONV_OPS)
 
 
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
