@@ -45,6 +45,8 @@ CHAPTERS: dict[str, Chapter] = {
                 "group_convolution.ipynb"),
         Chapter("ch03", "Transposed convolution", "convlab.exercises.ch03",
                 "transposed_convolution.ipynb"),
+        Chapter("ch04", "1×1 convolution", "convlab.exercises.ch04",
+                "pointwise_convolution.ipynb"),
         *_extra_rows(),
     )
 }
