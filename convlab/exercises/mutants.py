@@ -7,10 +7,11 @@ cell that defines the exercise's ``entry`` is parsed, and every node between nbg
 (:func:`mutants`): arithmetic and comparison operators swapped, integer constants ±1 (0 ↔ 1
 among them), operands of ``-``, ``/``, ``@`` … swapped, slice bounds and ``range`` arguments
 off by one, slice steps dropped, adjacent positional arguments and tuple elements swapped
-(axes, dims, paddings, unpacked shapes), height and width names read for each other (``kH`` for
-``kW``, ``i`` for ``j``), keyword arguments dropped, ``.flip``, ``.transpose``,
-``.T`` and ``.abs`` removed, ``+=`` turned into ``=``, conditions negated, einsum subscripts
-swapped, statements dropped. Mutants are written back with :func:`ast.unparse`, in a
+(axes, dims, paddings, unpacked shapes; not the two dims of a transpose or the dims of a sum,
+mean or flip, whose order is moot), height and width names read for each other (``kH`` for
+``kW``, ``i`` for ``j``), keyword arguments dropped, ``.flip``, ``.transpose``, ``.T`` and
+``.abs`` removed, ``+=`` turned into ``=``, conditions negated, einsum subscripts swapped,
+statements dropped. Mutants are written back with :func:`ast.unparse`, in a
 deterministic order (line, column, rule); those that do not compile, equal the original or
 repeat an earlier mutant are skipped.
 
@@ -170,6 +171,34 @@ def _offset(node: ast.AST) -> bool:
         and isinstance(node.right, ast.Constant) and type(node.right.value) is int
 
 
+#: Calls whose result does not depend on the order of the dims they are given: swapping two
+#: of those dims (``x.sum(dim=(2, 3))`` → ``(3, 2)``) makes an equivalent mutant, not made.
+_ORDERLESS_DIMS = frozenset({"sum", "mean", "nansum", "nanmean", "amax", "amin", "std", "var",
+                             "std_mean", "var_mean", "logsumexp", "count_nonzero", "all", "any",
+                             "flip"})
+
+
+def _dims_of_orderless(located: list[tuple[ast.AST, tuple[int, str, int | None] | None]],
+                       i: int) -> bool:
+    """Whether node ``i`` is a tuple of dims given to one of :data:`_ORDERLESS_DIMS`."""
+    node, where = located[i]
+    if not isinstance(node, ast.Tuple | ast.List) or where is None:
+        return False
+    parent, parent_where = located[where[0]]
+    if isinstance(parent, ast.keyword):
+        if parent.arg not in ("dim", "dims", "axis") or parent_where is None:
+            return False
+        parent = located[parent_where[0]][0]
+    if not isinstance(parent, ast.Call):
+        return False
+    func = parent.func
+    name = func.attr if isinstance(func, ast.Attribute) else \
+        func.id if isinstance(func, ast.Name) else ""
+    return name in _ORDERLESS_DIMS
+
+
+#: Calls whose last two arguments are two dims to swap, in either order.
+_SWAPS = frozenset({"transpose", "swapaxes", "swapdims"})
 _HW = str.maketrans("HWhw", "WHwh")
 _LOOP_PAIRS = {"i": "j", "j": "i", "u": "v", "v": "u"}
 
@@ -180,10 +209,12 @@ def partner(name: str) -> str:
     return _LOOP_PAIRS.get(name) or name.translate(_HW)
 
 
-def _rules(node: ast.AST, names: frozenset[str] = frozenset()) -> Iterator[tuple[str, Transform]]:
+def _rules(node: ast.AST, names: frozenset[str] = frozenset(),
+           orderless: bool = False) -> Iterator[tuple[str, Transform]]:
     """``(rule, transform)`` for each mutation of ``node``; ``transform`` receives the node's
     copy in a copied tree and returns what replaces it (itself when changed in place).
-    ``names``: the names the cell binds, which a height/width slip can read instead."""
+    ``names``: the names the cell binds, which a height/width slip can read instead;
+    ``orderless``: ``node`` lists the dims of a reduction or flip, whose order is moot."""
     if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
         other = partner(node.id)
         if other != node.id and other in names:
@@ -253,8 +284,12 @@ def _rules(node: ast.AST, names: frozenset[str] = frozenset()) -> Iterator[tuple
                             n.args[i] = _plus(n.args[i], k)
                             return n
                         yield "range", off
+        name = func.attr if isinstance(func, ast.Attribute) else \
+            func.id if isinstance(func, ast.Name) else ""
         for i in range(len(node.args) - 1):
             a, b = node.args[i], node.args[i + 1]
+            if name in _SWAPS and i == len(node.args) - 2:
+                continue  # transpose(0, 1) is transpose(1, 0)
             if not isinstance(a, ast.Starred) and not isinstance(b, ast.Starred) \
                     and ast.dump(a) != ast.dump(b):
                 def swap(n: ast.AST, i: int = i) -> ast.AST:
@@ -267,8 +302,6 @@ def _rules(node: ast.AST, names: frozenset[str] = frozenset()) -> Iterator[tuple
                     del n.keywords[i]
                     return n
                 yield "drop-keyword", drop_kw
-        name = func.attr if isinstance(func, ast.Attribute) else \
-            func.id if isinstance(func, ast.Name) else ""
         if isinstance(func, ast.Attribute) and name in _REMOVABLE_METHODS \
                 and not (isinstance(func.value, ast.Name) and func.value.id in {"torch", "F"}):
             yield "remove-call", lambda n: n.func.value
@@ -277,7 +310,7 @@ def _rules(node: ast.AST, names: frozenset[str] = frozenset()) -> Iterator[tuple
             yield "remove-call", lambda n: n.args[0]
     if isinstance(node, ast.Attribute) and node.attr in _REMOVABLE_ATTRS:
         yield "remove-call", lambda n: n.value
-    if isinstance(node, ast.Tuple | ast.List):
+    if isinstance(node, ast.Tuple | ast.List) and not orderless:
         for i in range(len(node.elts) - 1):
             a, b = node.elts[i], node.elts[i + 1]
             if not isinstance(a, ast.Starred) and not isinstance(b, ast.Starred) \
@@ -344,7 +377,8 @@ def mutants(text: str) -> list[Mutant]:
         if not any(a <= line and end <= b for a, b in regions):
             continue
         ctx = _context(located, i)
-        for k, (rule, transform) in enumerate(_rules(node, names)):
+        for k, (rule, transform) in enumerate(_rules(node, names, _dims_of_orderless(located,
+                                                                                     i))):
             before = _short(located[ctx][0])
             copied = copy.deepcopy(tree)
             copied_nodes = list(ast.walk(copied))
