@@ -291,3 +291,13 @@ def test_docstring_examples_run() -> None:
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_small_integer_and_half_averages_do_not_overflow() -> None:
+    # PyTorch's kernel takes int64 only; smaller integer types are summed in int64 here too
+    x = torch.full((1, 1, 4, 4), 100, dtype=torch.uint8)
+    out = avg_pool2d(x, 2)
+    assert out.dtype == torch.uint8 and out.flatten().tolist() == [100] * 4
+    assert torch.equal(avg_pool2d(x.long(), 2), F.avg_pool2d(x.long(), 2))
+    h = torch.full((1, 1, 4, 4), 60000.0, dtype=torch.float16)  # a float16 sum would overflow
+    assert torch.equal(avg_pool2d(h, 2), F.avg_pool2d(h, 2))

@@ -278,8 +278,15 @@ class _AvgPool2d(torch.autograd.Function):
         count_include_pad: bool,
     ) -> torch.Tensor:
         win = _windows(_to_buffer(x, geo, 0), geo)  # (N, C, kH, kW, Ho, Wo)
-        total = win[:, :, 0, 0].clone()  # (N, C, Ho, Wo); a sum tap by tap (a reduction over
-        for i in range(geo.kernel[0]):  # the strided 6-D view is several times slower)
+        # the sum is accumulated in int64 for integers and float32 for 16-bit floats
+        if not x.is_floating_point():
+            acc = torch.int64
+        elif x.dtype in (torch.float16, torch.bfloat16):
+            acc = torch.float32
+        else:
+            acc = x.dtype
+        total = win[:, :, 0, 0].to(acc, copy=True)  # (N, C, Ho, Wo); a sum tap by tap (a
+        for i in range(geo.kernel[0]):  # reduction over the strided 6-D view is slower)
             for j in range(geo.kernel[1]):
                 if i or j:
                     total += win[:, :, i, j]
@@ -287,8 +294,9 @@ class _AvgPool2d(torch.autograd.Function):
         ctx.geo = geo
         ctx.save_for_backward(divisor)
         if x.is_floating_point():
-            return total / divisor.to(x.dtype)
-        return total.div(divisor, rounding_mode="trunc")  # integer division, as PyTorch's
+            return (total / divisor.to(acc)).to(x.dtype)
+        # integer division truncated toward zero, as PyTorch's kernel divides
+        return total.div(divisor, rounding_mode="trunc").to(x.dtype)
 
     @staticmethod
     @once_differentiable
@@ -359,7 +367,8 @@ def avg_pool2d(
     padding is zeros and the divisor ``D`` counts the window's pixels inside the zero-padded
     input (``count_include_pad=True``; a ceil-mode window hanging past the padding counts only
     its part inside it) or inside the input alone (``count_include_pad=False``). Integer inputs
-    are divided with truncation, as PyTorch does.
+    are summed in int64 and divided with truncation, as PyTorch does for int64 (which is the
+    only integer type PyTorch's CPU kernel takes; here any integer type works).
 
     Args:
         x: (N, C, H, W) or (C, H, W); floating point (differentiable) or integer.
