@@ -140,7 +140,9 @@ def test_the_fixture_chapter_is_mutated_graded_and_reported(tmp_path):
 
     notes = tmp_path / "notes.toml"
     notes.write_text('[[survivor]]\nexercise = "ch98.corr1d"\nmutation = "w.shape[0] → '
-                     'w.shape[-1]"\nkind = "equivalent"\nwhy = "w is 1-D"\n', encoding="utf-8")
+                     'w.shape[-1]"\nkind = "equivalent"\nwhy = "w is 1-D"\n\n'
+                     '[[survivor]]\nexercise = "ch98.corr1d"\nmutation = "gone → away"\n'
+                     'kind = "equivalent"\nwhy = "a mutant no longer made"\n', encoding="utf-8")
     merged = mt.write_report([report], tmp_path / "out", seeds=2, notes_path=notes)
     saved = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert saved == json.loads(json.dumps(merged))
@@ -151,6 +153,7 @@ def test_the_fixture_chapter_is_mutated_graded_and_reported(tmp_path):
     text = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert f"{report.killed} of {report.graded} mutants killed" in text
     assert "equivalent: w is 1-D" in text
+    assert "## Stale notes" in text and "`gone → away`" in text
     n = len(linear.graded)
     assert f"| ch98.linear | {n} | {n} | 0 | 0 | 100.0% | 0 | 100.0% |" in text
     assert mt.table([ch]).count("\n") == len(ch["exercises"]) + 1

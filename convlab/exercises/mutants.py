@@ -822,8 +822,8 @@ def _explained(report: dict[str, Any], notes: dict[tuple[str, str], dict[str, st
 def markdown(report: dict[str, Any], notes: dict[tuple[str, str], dict[str, str]]) -> str:
     """The Markdown report of a report explained by :func:`_explained`: a summary per
     chapter, then per chapter the exercise table and every survivor with its line, mutation
-    and explanation (from the notes file) or "unexplained"; notes that match no mutant of a
-    reported chapter are listed as stale."""
+    and explanation (from the notes file) or "unexplained"; notes that match no mutant of an
+    exercise graded here are listed as stale."""
     chapters = list(report["chapters"].values())
     out = ["# Mutation testing of the assignments", "",
            f"Each mutant changes one point of an instructor solution (`{NOTES_FILE.name}` "
@@ -897,10 +897,10 @@ def markdown(report: dict[str, Any], notes: dict[tuple[str, str], dict[str, str]
         out.append("")
     used = {(e["key"], m["mutation"]) for ch in chapters for e in ch["exercises"]
             for m in e["mutants"]}
-    reported = {ch["id"] for ch in chapters}
-    stale = [key for key in notes if key[0].split(".")[0] in reported and key not in used]
+    graded = {e["key"] for ch in chapters for e in ch["exercises"] if e["mutants"]}
+    stale = [key for key in notes if key[0] in graded and key not in used]
     if stale:
-        out += ["## Stale notes", "", "These notes name no mutant of the reported chapters "
+        out += ["## Stale notes", "", "These notes name no mutant of the exercises graded here "
                 "(the solution changed): update or remove them.", ""]
         out += [f"- {key}: `{mutation}`" for key, mutation in stale]
         out.append("")
