@@ -893,7 +893,7 @@ def markdown(report: dict[str, Any], notes: dict[tuple[str, str], dict[str, str]
                 mutation = m["mutation"].replace("|", "\\|")
                 out.append(f"| {e['key'].split('.', 1)[1]} | {m['line']} | {m['rule']} | "
                            f"`{mutation}` | {m['seeds_killed']}/{e['seeds']} | "
-                           f"{why.replace('|', '/')} |")
+                           f"{why.replace('|', chr(92) + '|')} |")
         out.append("")
     used = {(e["key"], m["mutation"]) for ch in chapters for e in ch["exercises"]
             for m in e["mutants"]}
