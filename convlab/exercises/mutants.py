@@ -102,8 +102,7 @@ _EINSUM = re.compile(r"^[a-zA-Z.]+(,[a-zA-Z.]+)*->[a-zA-Z.]*$")
 #: Rule names in the order a node's mutants are listed.
 RULES = ("operator", "swap-operands", "compare", "boolean", "negate", "unary", "constant",
          "einsum", "slice", "range", "swap-args", "swap-elements", "swap-name", "drop-keyword",
-         "remove-call",
-         "augassign", "drop-statement")
+         "remove-call", "augassign", "drop-statement")
 
 Transform = Callable[[ast.AST], ast.AST]
 
@@ -377,9 +376,9 @@ def mutants(text: str) -> list[Mutant]:
         if not any(a <= line and end <= b for a, b in regions):
             continue
         ctx = _context(located, i)
-        for k, (rule, transform) in enumerate(_rules(node, names, _dims_of_orderless(located,
-                                                                                     i))):
-            before = _short(located[ctx][0])
+        before = _short(located[ctx][0])
+        orderless = _dims_of_orderless(located, i)
+        for k, (rule, transform) in enumerate(_rules(node, names, orderless)):
             copied = copy.deepcopy(tree)
             copied_nodes = list(ast.walk(copied))
             target = copied_nodes[i]
