@@ -170,6 +170,15 @@ def build(kc: KitChapter, entry: str, edit: Callable[[str], str] | None = None,
     raise AssertionError(f"{kc.notebook.name} has no answer cell {entry}_answer")
 
 
+#: The first line of every solution body.
+START = "    ### BEGIN SOLUTION\n"
+
+
+def first(line: str) -> tuple[str, str]:
+    """A plant's ``(old, new)`` that runs ``line`` first in the solution body."""
+    return START, f"{START}    {line}\n"
+
+
 def planting(old: str, new: str) -> Callable[[str], str]:
     def edit(text: str) -> str:
         assert old in text, f"{old!r} is not in the solution"

@@ -3,13 +3,7 @@
 Each edit turns the instructor solution into a typical mistake; see ``tests/kit.py``.
 """
 
-START = "    ### BEGIN SOLUTION\n"
-
-
-def first(line: str) -> tuple[str, str]:
-    """An edit that runs ``line`` first in the solution body."""
-    return START, f"{START}    {line}\n"
-
+from kit import first
 
 PLANTED = [
     ("conv2d_loop", "window * w[f]", "window * w[f].flip(-1, -2)", "flipped-kernel"),

@@ -3,15 +3,10 @@
 Each edit turns the instructor solution into a typical mistake; see ``tests/kit.py``.
 """
 
-START = "    ### BEGIN SOLUTION\n"
+from kit import first
+
 COLS = "cols = cols.reshape(N, g, m * kH * kW, H_out * W_out)"
 SHUFFLE = "h = channel_shuffle(h, groups)"
-
-
-def first(line: str) -> tuple[str, str]:
-    """An edit that runs ``line`` first in the solution body."""
-    return START, f"{START}    {line}\n"
-
 
 PLANTED = [
     ("group_conv2d", COLS, f"{COLS}.flip(1)", "group-mapping-reversed"),

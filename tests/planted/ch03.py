@@ -3,17 +3,12 @@
 Each edit turns the instructor solution into a typical mistake; see ``tests/kit.py``.
 """
 
-START = "    ### BEGIN SOLUTION\n"
+from kit import first
+
 CROP = "out = full[:, :, p:full_h - p, p:full_w - p]"
 HEAD = ("    N, C_in, H, W = x.shape\n    _, C_out, kH, kW = w.shape\n"
         "    s, p, op = stride, padding, output_padding\n")
 OUTPUT_PADDING = ("s, p, op = stride, padding, output_padding", "s, p, op = stride, padding, 0")
-
-
-def first(line: str) -> tuple[str, str]:
-    """An edit that runs ``line`` first in the solution body."""
-    return START, f"{START}    {line}\n"
-
 
 PLANTED = [
     ("conv_transpose2d_scatter", *OUTPUT_PADDING, "output-padding-ignored"),
