@@ -27,7 +27,7 @@ What makes it fast (on the CPU; every step is still a plain tensor operation):
   row of the columns, making one wide product per group instead of one per sample, and the
   weight gradient's sum over samples happens inside its product. In float32 the products go to
   oneDNN's GEMM (the kernels behind ``F.conv2d``; PyTorch's ``matmul`` calls MKL, whose sgemm
-  ran at a third of the speed on the bench's AMD CPU), see :func:`.im2col.product_nt`.
+  took twice the time on the bench's AMD CPU), see :func:`.im2col.product_nt`.
 * **Cache-sized blocks, memory reused.** Columns are built for about 16 MiB of samples at a time
   (:data:`.im2col.COLUMN_BLOCK_BYTES`) into one buffer kept from call to call
   (:func:`.im2col.columns_buffer`): fresh megabytes cost a page fault per 4 KiB on first touch,

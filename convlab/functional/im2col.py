@@ -147,11 +147,12 @@ def sample_blocks(n: int, bytes_per_sample: int, device: torch.device | None = N
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-#: oneDNN's float32 inner product (``torch.ops.mkldnn._linear_pointwise``: ``a · bᵀ``), when this
-#: PyTorch build has it. It is the GEMM behind oneDNN's own convolutions; PyTorch's ``matmul``
-#: calls MKL instead, whose sgemm runs generic code on non-Intel x86 CPUs: on the 2-core AMD EPYC
-#: the bench runs on, one thread, MKL gave 13 GFLOP/s and oneDNN 35 on a (6272 × 1152) · (1152 ×
-#: 128) product. Set :data:`ONEDNN_PRODUCTS` to False to use ``torch.matmul`` everywhere.
+#: oneDNN's float32 inner product (``torch.ops.mkldnn._linear_pointwise``, ``a · bᵀ``; a private
+#: op of PyTorch's x86 builds, so it is looked up once and everything falls back to
+#: ``torch.matmul`` without it). It runs the GEMM kernels behind oneDNN's own convolutions;
+#: PyTorch's ``matmul`` calls MKL instead, whose sgemm took twice oneDNN's CPU time on the
+#: products of the bench's 3×3 layers on its AMD EPYC (one thread; MKL picks generic code paths
+#: on non-Intel CPUs). Set :data:`ONEDNN_PRODUCTS` to False to use ``torch.matmul`` everywhere.
 try:
     _ONEDNN_LINEAR = (
         torch.ops.mkldnn._linear_pointwise.default if torch.backends.mkldnn.is_available()
@@ -160,9 +161,9 @@ try:
 except (AttributeError, RuntimeError):  # a build without oneDNN
     _ONEDNN_LINEAR = None
 ONEDNN_PRODUCTS = _ONEDNN_LINEAR is not None
-#: A block's products go through oneDNN one (sample, group) at a time when each product has at
-#: least this many multiply-accumulates; below it the per-call cost wins and one batched
-#: ``matmul`` does the block (the grouped and depthwise layers).
+#: A block's products go through oneDNN, one per group, when each has at least this many
+#: multiply-accumulates; below it the per-call cost wins and one batched ``matmul`` does the
+#: block (many small groups, as in the bench's g=32 layer).
 ONEDNN_MIN_MACS = 2**20
 
 
@@ -187,8 +188,8 @@ def correlate(
 
     ``w`` is (G, O, C/G·kH·kW). Computes a grouped convolution of the padded input ``xp``
     (and the input gradient of a transposed convolution). On the CPU in float32, large products
-    run one sample at a time through oneDNN's GEMM (:func:`product_nt`, reading the columns
-    transposed in place); otherwise one batched ``matmul`` per block.
+    run through oneDNN's GEMM (:func:`product_nt`), one per group and block with the block's
+    samples side by side in the columns' rows; otherwise one batched ``matmul`` per block.
 
     Shape: (N, C, H_p, W_p) -> (N, G, O, H_out·W_out)
     """
