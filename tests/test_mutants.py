@@ -107,10 +107,13 @@ def test_judging_counts_a_mutant_killed_only_when_every_seed_fails_it():
 def test_the_fixture_chapter_is_mutated_graded_and_reported(tmp_path):
     kc = by_id("ch98")
     kc.exercises()  # puts the fixture chapter's module on the path
-    report = mt.mutate_chapter(kc.chapter, FIXTURES / "source", seeds=2)
+    report = mt.mutate_chapter(kc.chapter, FIXTURES / "source", seeds=2, training=2)
     exercises = {e.key.split(".", 1)[1]: e for e in report.exercises}
     corr, linear, train = exercises["corr1d"], exercises["linear"], exercises["train_linear"]
-    assert train.skipped and not train.graded and train.generated > 0
+    # the training check trains two of the slips the linear exercise found computing wrong values
+    wrong = {g.mutant.mutation for g in linear.graded if g.how == "fails"}
+    assert len(train.graded) == 2 and {g.mutant.mutation for g in train.graded} <= wrong
+    assert train.generated == linear.generated
 
     def status(e: mt.ExerciseReport, mutation: str) -> str:
         (g,) = [g for g in e.graded if g.mutant.mutation == mutation]
@@ -135,8 +138,8 @@ def test_the_fixture_chapter_is_mutated_graded_and_reported(tmp_path):
         assert e.share == e.killed / len(e.graded)
         assert sum(n for n, _ in e.by_rule().values()) == e.killed
         assert sum(n for _, n in e.by_rule().values()) == len(e.graded)
-    assert report.graded == len(corr.graded) + len(linear.graded)
-    assert report.killed == corr.killed + linear.killed
+    assert report.graded == len(corr.graded) + len(linear.graded) + len(train.graded)
+    assert report.killed == corr.killed + linear.killed + train.killed
 
     notes = tmp_path / "notes.toml"
     notes.write_text('[[survivor]]\nexercise = "ch98.corr1d"\nmutation = "w.shape[0] → '

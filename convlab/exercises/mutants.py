@@ -26,7 +26,8 @@ in the hidden cases), and *survives* otherwise. This is the course authors' tool
 authors' own code: there is no sandbox. POSIX only (it forks).
 
 Training checks train a network per mutant (seconds to minutes each): they are skipped unless
-``training`` asks for a few mutants, spread evenly over the answer cell's list.
+``training`` asks for a few mutants, spread evenly over those the array exercise of the same
+answer found computing wrong values (the slips a training run could miss).
 
 Survivors can be explained in :data:`NOTES_FILE` (a TOML file beside this module): each entry
 names the exercise (``"ch01.conv2d_loop"``), the mutation as the report prints it (or a list,
@@ -624,13 +625,15 @@ def _spread(items: Sequence[Any], n: int) -> list[Any]:
 
 def mutate_exercise(ex: Exercise, program: list[str], answers: dict[str, tuple[int, str]], *,
                     seeds: int = 3, timeout_s: float | None = None, training: int = 0,
+                    prefer: frozenset[str] = frozenset(),
                     progress: Callable[[str], None] | None = None) -> ExerciseReport:
     """Grade every mutant of ``ex``'s answer cell against its hidden tests.
 
     ``program`` and ``answers`` come from :func:`answer_cells`. ``timeout_s`` bounds one
     mutant (all its seeds); by default ten times the original's time, at least 10 s and at most
     the exercise's own budget per seed. ``training``: how many mutants a training check
-    grades (0 skips it).
+    grades (0 skips it), spread evenly over those whose source is in ``prefer`` when any is
+    (the slips that run and compute a wrong value), else over all.
     """
     from .training import TrainingExercise
 
@@ -647,7 +650,7 @@ def mutate_exercise(ex: Exercise, program: list[str], answers: dict[str, tuple[i
         if training <= 0:
             report.skipped = "training check: each mutant trains a network (skipped)"
             return report
-        found = _spread(found, training)
+        found = _spread([m for m in found if m.source in prefer] or found, training)
     namespace: dict[str, Any] = {"__name__": "__main__"}
     with contextlib.redirect_stdout(io.StringIO()):
         for cell in program[:position]:
@@ -736,7 +739,9 @@ def mutate_chapter(ch: Chapter, source_dir: Path, *, only: Sequence[str] = (), s
                    timeout_s: float | None = None, training: int = 0,
                    progress: Callable[[str], None] | None = None) -> ChapterReport:
     """:func:`mutate_exercise` for each exercise of chapter ``ch`` (those named in ``only``,
-    when given), its notebook read from ``source_dir/<id>/<notebook>``."""
+    when given), its notebook read from ``source_dir/<id>/<notebook>``. A training check
+    grades mutants that the array exercise of the same entry found computing wrong values
+    (when that exercise ran first)."""
     import torch
 
     torch.set_num_threads(1)  # before any fork: children inherit a single-threaded pool
@@ -745,9 +750,17 @@ def mutate_chapter(ch: Chapter, source_dir: Path, *, only: Sequence[str] = (), s
     program, answers = answer_cells(notebook)
     declared = chapter_exercises(ch)
     module_file = getattr(sys.modules[ch.module], "__file__", None)
-    reports = [mutate_exercise(ex, program, answers, seeds=seeds, timeout_s=timeout_s,
-                               training=training, progress=progress)
-               for ex in declared if not only or ex.name in only]
+    reports = []
+    wrong_values: dict[str, set[str]] = {}  # entry -> mutants the array tests found wrong
+    for ex in declared:
+        if only and ex.name not in only:
+            continue
+        prefer = frozenset(wrong_values.get(ex.entry, ()))
+        report = mutate_exercise(ex, program, answers, seeds=seeds, timeout_s=timeout_s,
+                                 training=training, prefer=prefer, progress=progress)
+        wrong_values.setdefault(ex.entry, set()).update(
+            g.mutant.source for g in report.graded if g.how == "fails")
+        reports.append(report)
     return ChapterReport(ch.id, ch.title, ch.notebook, reports, time.perf_counter() - start,
                          datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                          _sha(notebook), _sha(Path(module_file)) if module_file else "")
