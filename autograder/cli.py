@@ -93,9 +93,12 @@ def _grading_options(g: argparse.ArgumentParser) -> None:
     g.add_argument("--visibility", choices=VISIBILITIES, default="visible",
                    help="Gradescope visibility of each test")
     d = Limits()
-    lim = g.add_argument_group("limits (per exercise)")
+    lim = g.add_argument_group("limits (per exercise unless said)")
     lim.add_argument("--wall", type=_positive(float), default=d.wall_s,
                      help="wall-clock seconds (default: the exercise's budget + --startup)")
+    lim.add_argument("--total", type=_positive(float), default=d.total_s,
+                     help="wall-clock seconds for a whole notebook (default: --startup plus "
+                          "the sum of its exercises' limits)")
     lim.add_argument("--startup", type=_positive(float), default=d.startup_s,
                      help=f"seconds allowed for start-up and setup cells (default {d.startup_s:g})")
     lim.add_argument("--memory-mb", type=_positive(int), default=d.memory_mb,
@@ -116,7 +119,8 @@ def _error(message: str, code: int) -> int:
 
 
 def _limits(args: argparse.Namespace) -> Limits:
-    return Limits(wall_s=args.wall, startup_s=args.startup, memory_mb=args.memory_mb,
+    return Limits(wall_s=args.wall, total_s=args.total, startup_s=args.startup,
+                  memory_mb=args.memory_mb,
                   cpu_s=args.cpu_s, file_size_mb=args.file_size_mb,
                   output_bytes=args.output_bytes, threads=args.threads)
 

@@ -1,4 +1,5 @@
-"""Grading a submission: one sandboxed worker per exercise, verdicts in this process.
+"""Grading a submission: one sandboxed worker per notebook, a fresh child of its trusted parent
+per exercise, verdicts in this process.
 
 For each notebook found: identify its chapter, load the instructor source, and for each
 exercise of the chapter
