@@ -114,6 +114,24 @@ def test_the_scaffold_writes_what_the_notebook_tests_expect(kc):
     assert len({c["id"] for c in cells}) == len(cells)
 
 
+@pytest.mark.parametrize("seed", [PUBLIC_SEED, 1, 2, 3])
+def test_the_convolution_cases_cover_what_they_claim(seed):
+    """``CONV_COVERS`` holds for every seed: 1×1, non-square and whole-input kernels, stride 1
+    to 3 (above the kernel once), padding 0 to 2, batch, channels and filters of 1 and more."""
+    from convlab.exercises.conv import make_conv_cases
+
+    cases = make_conv_cases(np.random.default_rng(seed))
+    kernels = [c.w.shape[-2:] for c in cases]
+    assert (1, 1) in kernels and any(kh != kw for kh, kw in kernels)
+    assert any(c.w.shape[-2:] == tuple(n + 2 * c.padding for n in c.x.shape[-2:]) for c in cases)
+    assert {1, 3} <= {c.stride for c in cases} and any(c.stride > c.w.shape[-1] for c in cases)
+    assert {0, 2} <= {c.padding for c in cases}
+    for axis in (0, 1):  # batch, channels
+        assert {1} < {c.x.shape[axis] for c in cases}
+    assert {1} < {c.w.shape[0] for c in cases}
+    assert any(c.x.shape[2] != c.x.shape[3] for c in cases)
+
+
 # -- the loop probe ------------------------------------------------------------------------------
 def test_the_line_count_sees_student_code_only():
     def three_lines(x):

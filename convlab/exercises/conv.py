@@ -107,10 +107,10 @@ def make_conv_cases(rng: np.random.Generator, scale: int = 1) -> list[Case]:
 
     s = scale
     cases = [
-        _conv_case(rng, "general", r(1, 2), r(2, 3), r(2, 3), (r(5, 7) * s, r(5, 7) * s),
+        _conv_case(rng, "general", 2, r(2, 3), r(2, 3), (r(5, 7) * s, r(5, 7) * s),
                    (3, 3), r(1, 2), r(0, 1)),
         _conv_case(rng, "1×1 kernel", r(1, 2), r(2, 4), r(1, 3), (r(3, 6) * s, r(3, 6) * s),
-                   (1, 1), r(1, 2), r(0, 1)),
+                   (1, 1), r(1, 2), 0),
         _conv_case(rng, "stride larger than the kernel", r(1, 2), r(1, 3), r(1, 3),
                    (r(7, 9) * s, r(7, 9) * s), (2, 2), 3, r(0, 1)),
     ]
