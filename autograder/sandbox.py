@@ -197,7 +197,9 @@ class Sandbox:
                 "OPENBLAS_NUM_THREADS": threads, "CONVLAB_DEVICE": self.device,
                 "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
                 "USER": "student", "LOGNAME": "student",
-                "PATH": "/usr/bin:/bin"}
+                "PATH": "/usr/bin:/bin",
+                # a CUDA check in the worker's parent must not initialise CUDA before the fork
+                "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
 
     @property
     def protections(self) -> list[str]:

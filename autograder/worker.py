@@ -273,11 +273,12 @@ def _read_all(fd: int, limit: int) -> tuple[bytes, bool]:
         chunks.append(chunk)
 
 
-def _child(job: dict, ex: Any, result_w: int, progress_w: int, closes: tuple[int, ...],
+def _child(job: dict, result_w: int, progress_w: int, closes: tuple[int, ...],
            use_seccomp: bool, no_threads: bool) -> None:
     """Runs in the forked child; never returns."""
     code = 70
     try:
+        ex = _find_exercise(job["module"], job["exercise"])  # imported by the parent on the CPU
         for fd in closes:
             os.close(fd)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -362,7 +363,6 @@ def _grade_one(job: dict, wall: float, hung: dict[str, str], use_seccomp: bool,
                 status="timeout", detail=f"{cell['id']} did not finish in time in "
                 f"{hung[cell['source']]}, and would not here either", exit_code=None,
                 signal=None, result=None)
-    ex = _find_exercise(job["module"], job["exercise"])
     deadline = time.monotonic() + wall
     result_r, result_w = os.pipe()
     progress_r, progress_w = os.pipe()
@@ -370,8 +370,8 @@ def _grade_one(job: dict, wall: float, hung: dict[str, str], use_seccomp: bool,
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _child(job, ex, result_w, progress_w, (result_r, progress_r, report_fd),
-               use_seccomp, no_threads)
+        _child(job, result_w, progress_w, (result_r, progress_r, report_fd), use_seccomp,
+               no_threads)
     os.close(result_w)
     os.close(progress_w)
     try:
@@ -429,8 +429,9 @@ def main(argv: list[str]) -> int:
     torch.backends.cudnn.allow_tf32 = False
     if no_threads:
         torch.set_num_threads(1)
-    for job, _ in jobs:  # import every chapter module once, here
-        _find_exercise(job["module"], job["exercise"])
+    if os.environ["CONVLAB_DEVICE"] == "cpu":  # import the chapter modules once, here (CUDA
+        for job, _ in jobs:  # must first be touched in the child that uses it: not here)
+            _find_exercise(job["module"], job["exercise"])
     if use_seccomp:
         seccomp.not_dumpable()
     os.set_inheritable(report_fd, False)

@@ -145,7 +145,8 @@ def test_every_listed_protection_is_in_force(tmp_path):
         "clear-env": set(probe["env"]) <= {
             "PYTHONPATH", "HOME", "MPLBACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
             "OPENBLAS_NUM_THREADS", "CONVLAB_DEVICE", "PYTHONDONTWRITEBYTECODE",
-            "PYTHONHASHSEED", "LANG", "PATH", "USER", "LOGNAME", "PWD"},
+            "PYTHONHASHSEED", "LANG", "PATH", "USER", "LOGNAME", "PWD",
+            "PYTORCH_NVML_BASED_CUDA_CHECK"},
         f"rlimit-cpu={lim.cpu_s}s": probe["rlimits"]["CPU"] == lim.cpu_s,
         f"rlimit-as={lim.memory_mb}MiB": probe["rlimits"]["AS"] == (lim.memory_mb or 0) * mib,
         f"rlimit-fsize={lim.file_size_mb}MiB": probe["rlimits"]["FSIZE"] == lim.file_size_mb * mib,
