@@ -47,6 +47,8 @@ CHAPTERS: dict[str, Chapter] = {
                 "transposed_convolution.ipynb"),
         Chapter("ch04", "1×1 convolution", "convlab.exercises.ch04",
                 "pointwise_convolution.ipynb"),
+        Chapter("ch05", "Atrous (dilated) convolution", "convlab.exercises.ch05",
+                "atrous_convolution.ipynb"),
         Chapter("ch07", "Deformable convolution", "convlab.exercises.ch07",
                 "deformable_convolution.ipynb"),
         Chapter("ch08", "Spatially separable convolution", "convlab.exercises.ch08",
