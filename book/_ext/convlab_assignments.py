@@ -40,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlparse
@@ -217,30 +218,28 @@ def _student_editions(app: Sphinx) -> None:
         return
     env = {**os.environ,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    jobs: dict[str, tuple[Path, Any, str]] = {}
-    if (work / "gradebook.db").is_file():
-        (work / "gradebook.db").unlink()
+    stale = {}
     for cid, name in chapters.items():
         source = root / "notebooks" / cid / name
         released = root / "release" / cid / name
         if released.is_file() and released.stat().st_mtime >= source.stat().st_mtime:
             state["notebooks"][cid] = released
-            continue
-        out = work / "release"
+        else:
+            stale[cid] = name
+    out = work / "release"
+    if (work / "gradebook.db").is_file():
+        (work / "gradebook.db").unlink()
+
+    def generate(cid: str) -> tuple[int, str]:
         cmd = [str(Path(sys.executable).with_name("nbgrader")), "generate_assignment", cid,
                "--force", f"--CourseDirectory.root={root}",
                "--CourseDirectory.source_directory=notebooks",
                f"--CourseDirectory.release_directory={out}",
                f"--CourseDirectory.db_url=sqlite:///{work / 'gradebook.db'}"]
-        work.mkdir(parents=True, exist_ok=True)
-        if not (work / "gradebook.db").is_file():  # the first creates the gradebook alone
-            first = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True,
-                                   timeout=NBGRADER_TIMEOUT_S)
-            jobs[cid] = (out / cid / name, first.returncode, first.stdout + first.stderr)
-            continue
-        jobs[cid] = (out / cid / name, subprocess.Popen(
-            cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True), "")
+        done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True,
+                              timeout=NBGRADER_TIMEOUT_S)
+        return done.returncode, done.stdout + done.stderr
+
     # The wheel is built from a copy of the package's sources, so that setuptools' build
     # folders never appear in the checkout.
     src = work / "wheel-src"
@@ -257,11 +256,16 @@ def _student_editions(app: Sphinx) -> None:
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "--wheel-dir", str(wheel_dir), "."],
         cwd=src, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for cid, (path, proc, output) in jobs.items():
-        if isinstance(proc, subprocess.Popen):
-            output, _ = proc.communicate(timeout=NBGRADER_TIMEOUT_S)
-            proc = proc.returncode
-        if proc != 0 or not path.is_file():
+    results: dict[str, tuple[int, str]] = {}
+    if stale:
+        work.mkdir(parents=True, exist_ok=True)
+        first, *rest = stale
+        results[first] = generate(first)  # creates the gradebook the others then share
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            results.update(zip(rest, pool.map(generate, rest), strict=True))
+    for cid, (returncode, output) in results.items():
+        path = out / cid / stale[cid]
+        if returncode != 0 or not path.is_file():
             logger.warning("assignments: nbgrader generate_assignment %s failed:\n%s", cid,
                            output[-3000:], type="convlab", subtype="assignments")
             continue
