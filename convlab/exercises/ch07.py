@@ -307,7 +307,8 @@ class DigitsDeformable(SmallNet):
     """A digits network whose second convolution is deformable, on an injected function.
 
     ``conv 3×3 (1→8) → ReLU → maxpool 2 → deformable 3×3 (8→16, offsets from a zero-initialised
-    3×3 convolution 8→18) → ReLU → maxpool 2 → linear (16·2·2 → 10)``. The deformable layer is
+    3×3 convolution 8→18, its output scaled by 0.1) → ReLU → maxpool 2 → linear (16·2·2 → 10)``.
+    The deformable layer is
     ``deform(x, offset, weight, bias, padding=1)`` (default: :func:`convlab.functional.
     deform_conv2d`). Weights are He-scaled normal draws from ``seed``; the offset branch starts
     at zero, so the network starts as a vanilla CNN.
@@ -334,7 +335,8 @@ class DigitsDeformable(SmallNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(F.relu(F.conv2d(x, self.conv1_w, self.conv1_b, padding=1)), 2)
         # (N, 1, 8, 8) -> (N, 8, 4, 4)
-        offset = F.conv2d(x, self.offset_w, self.offset_b, padding=1)  # (N, 18, 4, 4)
+        # (N, 18, 4, 4); scaled by 0.1, as DCNv2 trains its offset branch at 0.1 × the rate
+        offset = 0.1 * F.conv2d(x, self.offset_w, self.offset_b, padding=1)
         x = F.relu(self.deform(x, offset, self.deform_w, self.deform_b, padding=1))
         x = F.max_pool2d(x, 2)  # (N, 16, 4, 4) -> (N, 16, 2, 2)
         return F.linear(x.flatten(1), self.fc_w, self.fc_b)  # -> (N, 10)
