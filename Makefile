@@ -10,7 +10,8 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 STAMP := $(VENV)/.stamp-installed
 MATHJAX := book/_static/mathjax/tex-mml-chtml.js
-CHAPTERS := $(notdir $(wildcard notebooks/ch[0-9][0-9]))
+# Chapters with an assignment notebook (a chapter's folder may exist before its notebook).
+CHAPTERS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard notebooks/ch[0-9][0-9]/*.ipynb)))))
 JOBS ?= 2
 
 .PHONY: setup book test test-fast release bench mutants gpu-check lint clean system-deps
