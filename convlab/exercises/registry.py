@@ -49,6 +49,8 @@ CHAPTERS: dict[str, Chapter] = {
                 "pointwise_convolution.ipynb"),
         Chapter("ch05", "Atrous (dilated) convolution", "convlab.exercises.ch05",
                 "atrous_convolution.ipynb"),
+        Chapter("ch06", "Depthwise separable convolution", "convlab.exercises.ch06",
+                "depthwise_separable.ipynb"),
         Chapter("ch07", "Deformable convolution", "convlab.exercises.ch07",
                 "deformable_convolution.ipynb"),
         Chapter("ch08", "Spatially separable convolution", "convlab.exercises.ch08",
