@@ -106,22 +106,23 @@ def bilinear_sample(image, py, px):
 
 # -- 2. the deformable convolution -----------------------------------------------------------
 def _deform_cases(rng: np.random.Generator) -> list[Case]:
-    specs = [  # (N, C_in, C_out, H, W, k, padding, offset scale, mask, bias)
-        (2, 3, 4, 6, 5, 3, 1, 1.0, False, True), (1, 2, 2, 5, 5, 3, 0, 0.7, False, False),
-        (2, 2, 3, 4, 6, 2, 1, 1.5, True, True), (1, 3, 2, 5, 4, 3, 1, 0.0, False, True),
-        (1, 1, 2, 6, 6, 3, 2, 2.0, True, False)]
+    specs = [  # (N, C_in, C_out, H, W, (kH, kW), padding, offset scale, mask, bias)
+        (2, 3, 4, 6, 5, (3, 3), 1, 1.0, False, True), (1, 2, 2, 5, 5, (3, 3), 0, 0.7, False, False),
+        (2, 2, 3, 4, 6, (2, 2), 1, 1.5, True, True), (1, 3, 2, 5, 4, (3, 3), 1, 0.0, False, True),
+        (1, 1, 2, 6, 6, (3, 3), 2, 2.0, True, False), (1, 2, 2, 5, 6, (3, 2), 1, 1.0, True, True),
+        (2, 2, 3, 4, 5, (1, 3), 0, 1.0, False, True)]
     cases = []
-    for n, cin, cout, h, w, k, p, scale, with_mask, with_bias in specs:
-        ho, wo = h + 2 * p - k + 1, w + 2 * p - k + 1
+    for n, cin, cout, h, w, (kh, kw), p, scale, with_mask, with_bias in specs:
+        ho, wo = h + 2 * p - kh + 1, w + 2 * p - kw + 1
         cases.append(Case.of(
-            f"N={n}, {cin}→{cout}, {h}×{w}, k={k}, padding {p}, offsets ×{scale}"
+            f"N={n}, {cin}→{cout}, {h}×{w}, {kh}×{kw} kernel, padding {p}, offsets ×{scale}"
             + (", mask" if with_mask else ""),
             x=rng.standard_normal((n, cin, h, w)).astype(np.float32),
-            offset=(scale * rng.standard_normal((n, 2 * k * k, ho, wo))).astype(np.float32),
-            weight=rng.standard_normal((cout, cin, k, k)).astype(np.float32),
+            offset=(scale * rng.standard_normal((n, 2 * kh * kw, ho, wo))).astype(np.float32),
+            weight=rng.standard_normal((cout, cin, kh, kw)).astype(np.float32),
             bias=rng.standard_normal(cout).astype(np.float32) if with_bias else None,
             padding=p,
-            mask=rng.uniform(0, 1, (n, k * k, ho, wo)).astype(np.float32) if with_mask else None))
+            mask=rng.uniform(0, 1, (n, kh * kw, ho, wo)).astype(np.float32) if with_mask else None))
     return cases
 
 
@@ -172,8 +173,8 @@ def _moved(c: Case) -> bool:
                       "the padding is ignored: the base position of tap (i, j) of output (h, w) is "
                       "(h − p + i, w − p + j)", _padding_ignored, when=lambda c: c.padding > 0)),
           title="deformable convolution", rtol=1e-3, atol=1e-4,
-          covers="batch 1–2, 1–3 channels in, 2–4 out, 2×2 and 3×3 kernels, padding 0–2, "
-                 "offsets up to ±6 pixels, with and without mask and bias",
+          covers="batch 1–2, 1–3 channels in, 2–4 out, square and non-square kernels (1×3 to "
+                 "3×3), padding 0–2, offsets up to ±6 pixels, with and without mask and bias",
           summary="the deformable convolution (DCNv1, DCNv2 with a mask) from bilinear samples, "
                   "without a library convolution or resampler")
 def deform_conv2d(x, offset, weight, bias=None, padding=0, mask=None):
