@@ -624,7 +624,7 @@ def _spread(items: Sequence[Any], n: int) -> list[Any]:
 
 
 def mutate_exercise(ex: Exercise, program: list[str], answers: dict[str, tuple[int, str]], *,
-                    seeds: int = 3, timeout_s: float | None = None, training: int = 0,
+                    seeds: int = 8, timeout_s: float | None = None, training: int = 0,
                     prefer: frozenset[str] = frozenset(),
                     progress: Callable[[str], None] | None = None) -> ExerciseReport:
     """Grade every mutant of ``ex``'s answer cell against its hidden tests.
@@ -735,7 +735,7 @@ def chapter_exercises(ch: Chapter) -> tuple[Exercise, ...]:
     return tuple(importlib.import_module(ch.module).EXERCISES)
 
 
-def mutate_chapter(ch: Chapter, source_dir: Path, *, only: Sequence[str] = (), seeds: int = 3,
+def mutate_chapter(ch: Chapter, source_dir: Path, *, only: Sequence[str] = (), seeds: int = 8,
                    timeout_s: float | None = None, training: int = 0,
                    progress: Callable[[str], None] | None = None) -> ChapterReport:
     """:func:`mutate_exercise` for each exercise of chapter ``ch`` (those named in ``only``,
@@ -835,7 +835,7 @@ def markdown(report: dict[str, Any], notes: dict[tuple[str, str], dict[str, str]
     """The Markdown report of a report explained by :func:`_explained`: a summary per
     chapter, then per chapter the exercise table and every survivor with its line, mutation
     and explanation (from the notes file) or "unexplained"; notes that match no mutant of an
-    exercise graded here are listed as stale."""
+    exercise graded here are listed as stale, and notes on mutants now killed as closed."""
     chapters = list(report["chapters"].values())
     out = ["# Mutation testing of the assignments", "",
            f"Each mutant changes one point of an instructor solution (`{NOTES_FILE.name}` "
@@ -909,12 +909,24 @@ def markdown(report: dict[str, Any], notes: dict[tuple[str, str], dict[str, str]
         out.append("")
     used = {(e["key"], m["mutation"]) for ch in chapters for e in ch["exercises"]
             for m in e["mutants"]}
+    surviving = {(e["key"], m["mutation"]) for ch in chapters for e in ch["exercises"]
+                 for m in e["mutants"] if m["status"] != "killed"}
     graded = {e["key"] for ch in chapters for e in ch["exercises"] if e["mutants"]}
-    stale = [key for key in notes if key[0] in graded and key not in used]
+    declared = {e["key"] for ch in chapters for e in ch["exercises"]}
+    reported = {ch["id"] for ch in chapters}
+    stale = [key for key in notes if key[0] in graded and key not in used
+             or key[0].split(".")[0] in reported and key[0] not in declared]
+    closed = [key for key in notes if key in used and key not in surviving]
     if stale:
-        out += ["## Stale notes", "", "These notes name no mutant of the exercises graded here "
-                "(the solution changed): update or remove them.", ""]
+        out += ["## Stale notes", "", "These notes name an exercise the chapter no longer "
+                "declares, or no mutant of an exercise graded here (the solution changed): "
+                "update or remove them.", ""]
         out += [f"- {key}: `{mutation}`" for key, mutation in stale]
+        out.append("")
+    if closed:
+        out += ["## Notes on mutants now killed", "", "The hidden tests now kill these mutants "
+                "(a gap was closed): remove their notes.", ""]
+        out += [f"- {key}: `{mutation}`" for key, mutation in closed]
         out.append("")
     return "\n".join(out)
 
@@ -951,7 +963,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the nbgrader source folder holding <id>/<notebook>")
     parser.add_argument("--out", type=Path, default=Path("_build/mutants"))
     parser.add_argument("--only", nargs="*", default=(), help="exercise names")
-    parser.add_argument("--seeds", type=int, default=3, help="hidden seeds per mutant")
+    parser.add_argument("--seeds", type=int, default=8, help="hidden seeds per mutant")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per mutant")
     parser.add_argument("--training", type=int, default=0,
                         help="mutants per training check (0 skips them)")
