@@ -108,6 +108,8 @@ def _torch_guard(forbidden: tuple[str, ...]) -> Any:
 
     by_id: dict[int, str] = {}
     families: list[tuple[re.Pattern, str]] = []
+    #: exact-name families, also matched against a function's ``__name__`` (``unfold_copy``)
+    named: list[tuple[re.Pattern, str]] = []
     for name in forbidden:
         try:
             owner, attr = resolve(name)
@@ -119,9 +121,9 @@ def _torch_guard(forbidden: tuple[str, ...]) -> Any:
             families.append((re.compile(r"conv(?!ert)"), name))
         elif attr in ("unfold", "fold"):
             op = {"unfold": "im2col", "fold": "col2im"}[attr]
-            families.append((re.compile(rf"^_?({attr}|{op})(_copy)?(_backward)?$"), name))
+            named.append((re.compile(rf"^_?({attr}|{op})(_copy)?(_backward)?$"), name))
         elif not attr.startswith("_") and attr not in ("forward", "backward", "grad"):
-            families.append((re.compile(rf"^_?{re.escape(attr)}$"), name))
+            named.append((re.compile(rf"^_?{re.escape(attr)}(_copy)?$"), name))
 
     class Guard(TorchFunctionMode):
         used: list[str] = []
@@ -133,12 +135,12 @@ def _torch_guard(forbidden: tuple[str, ...]) -> Any:
             qualified = schema.name if schema is not None else getattr(
                 func, "_qualified_op_name", None)  # an operator, or its overload packet
             if hit is None and isinstance(qualified, str):
-                op = qualified.split("::", 1)[-1]
-                hit = next((n for pattern, n in families if pattern.search(op)), None)
+                op = qualified.split("::", 1)[-1].split(".", 1)[0]
+                hit = next((n for pattern, n in families + named if pattern.search(op)), None)
             if hit is None:
                 fname = getattr(func, "__name__", None)
                 if isinstance(fname, str):
-                    hit = next((n for pattern, n in families if pattern.search(fname)), None)
+                    hit = next((n for pattern, n in named if pattern.search(fname)), None)
             if hit is not None:
                 if hit not in self.used:
                     self.used.append(hit)

@@ -290,6 +290,16 @@ dx = torch.nn.grad.conv2d_input(x.shape, w, dout, *args[3:], **kwargs)
 dw = torch.nn.grad.conv2d_weight(x, w.shape, dout, *args[3:], **kwargs)
 return dx, dw, dout.sum(dim=(0, 2, 3))
 """, flag="forbidden-api", policy='torch.nn.grad.conv2d_input'),
+    # a route the exercise's list does not name: the run-time guard knows the op's family
+    Case("unlisted-unfold-copy", "static1", "L", "zero", body="""
+x, w, b, stride, padding = args[:5]
+n, c, h, wd = x.shape
+f, _, kh, kw = w.shape
+xp = torch.nn.functional.pad(x, (padding,) * 4)
+cols = torch.unfold_copy(torch.unfold_copy(xp, 2, kh, stride), 3, kw, stride)
+out = torch.einsum("nchwuv,fcuv->nfhw", cols, w) + b[None, :, None, None]
+return out
+""", flag="forbidden-api"),
     Case("forbidden-via-torch-C", "static2", "L", "zero", body="""
 x, w, b = args[:3]
 functions = getattr(getattr(torch, "_" + "C"), "_Variable" + "Functions")
@@ -966,7 +976,13 @@ def test_adversarial_suite(tmp_path: Path) -> None:
     for group, slot in _untouched_slots():  # the exercises no case touched keep full marks
         problems += [f"{group}/{slot} (honest): {p}"
                      for p in _problems(run.results[(group, slot)], "full")]
-    points = {"L": 20, "S": 10, "I": 20, "B": 20, "E": 10}
+    sys.path.insert(0, str(ADVERSARIAL))
+    try:
+        import adversarial_ch01
+    finally:
+        sys.path.remove(str(ADVERSARIAL))
+    declared = {ex.name: float(ex.points) for ex in adversarial_ch01.EXERCISES}
+    points = {slot: declared[name] for slot, (_, name) in SLOTS.items()}
     for slot, expect in TAMPER_EXPECT.items():
         res = run.results[("tamper", slot)]
         problems += [f"tamper/{slot}: {p}" for p in (
@@ -1032,9 +1048,12 @@ def test_a_batch_with_a_fifo_and_a_scan_import_grades_everyone(tmp_path: Path) -
     (subs / "scanimport.ipynb").write_text(json.dumps(replace_cells(
         source_nb, {"conv2d_loop_answer": SCAN_IMPORT_CELL})))
     os.mkfifo(subs / "pipe.ipynb")  # a submission that is itself a FIFO: refused, never read
-    points = {"ch01.conv2d_loop": 20.0, "ch01.conv_output_size": 10.0,
-              "ch01.conv2d_im2col": 20.0, "ch01.conv2d_backward": 20.0,
-              "ch01.equivariance_error": 10.0}
+    sys.path.insert(0, str(ADVERSARIAL))
+    try:
+        import adversarial_ch01
+    finally:
+        sys.path.remove(str(ADVERSARIAL))
+    points = {f"ch01.{ex.name}": float(ex.points) for ex in adversarial_ch01.EXERCISES}
     zeroed = {"fifo": "ch01.conv_output_size", "scanimport": "ch01.conv2d_loop"}
     sys.path.insert(0, str(ADVERSARIAL))
     try:
@@ -1068,8 +1087,9 @@ def test_a_batch_with_a_fifo_and_a_scan_import_grades_everyone(tmp_path: Path) -
                             assert "line 1" in test["output"], test
             rows = {r["student"]: r for r in csv.DictReader((out / "scores.csv").open())}
             assert float(rows["honest"]["total"]) == sum(points.values())
-            assert float(rows["fifo"]["total"]) == sum(points.values()) - 10
-            assert float(rows["scanimport"]["total"]) == sum(points.values()) - 20
+            assert float(rows["fifo"]["total"]) == sum(points.values()) - points[zeroed["fifo"]]
+            assert float(rows["scanimport"]["total"]) == sum(points.values()) - points[
+                zeroed["scanimport"]]
         # the grader's own process never imported what the submission named
         assert "torch.utils.model_dump.__main__" not in sys.modules
         assert "torch.utils.bottleneck.__main__" not in sys.modules
