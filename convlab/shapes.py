@@ -19,17 +19,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .data import _check_int
+
 #: Label of each class; 0 is the background.
 CLASSES = ("background", "circle", "rectangle", "triangle", "ellipse")
 _INDEX = {name: i for i, name in enumerate(CLASSES)}
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def shapes_dataset(

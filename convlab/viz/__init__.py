@@ -15,7 +15,9 @@ Chapter 1, vanilla convolution:
 * :mod:`.training` — loss curves and learned filters (also the training checks').
 
 Chapter 2, group convolution: :mod:`.groups`. Chapter 3, transposed convolution:
-:mod:`.transposed`. Chapter 7, deformable convolution: :mod:`.deformable`. Chapter 8,
+:mod:`.transposed`. Chapter 4, 1×1 convolution: :mod:`.pointwise`. Chapter 5, atrous
+convolution: :mod:`.atrous`. Chapter 6, depthwise separable convolution: :mod:`.separable`.
+Chapter 7, deformable convolution: :mod:`.deformable`. Chapter 8,
 spatially separable convolution: :mod:`.separable_spatial`. Chapter 9, Inception blocks:
 :mod:`.inception`.
 
@@ -26,6 +28,7 @@ matplotlib.
 """
 
 __all__ = [
-    "channels", "deformable", "edges", "equivariance", "groups", "inception",
-    "separable_spatial", "sliding", "style", "tables", "training", "transposed",
+    "atrous", "channels", "deformable", "edges", "equivariance", "groups", "inception",
+    "pointwise", "separable", "separable_spatial", "sliding", "style", "tables", "training",
+    "transposed",
 ]
