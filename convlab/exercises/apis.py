@@ -87,6 +87,28 @@ SHUFFLE: tuple[str, ...] = (
     "torch.nn.ChannelShuffle.forward",
     "convlab.functional.channel_shuffle",
 )
+#: PyTorch's pooling entry points (max and average, with indices, as modules).
+TORCH_POOL: tuple[str, ...] = (
+    "torch.nn.functional.max_pool2d",
+    "torch.nn.functional.max_pool2d_with_indices",
+    "torch.nn.functional.avg_pool2d",
+    "torch.nn.functional.adaptive_max_pool2d",
+    "torch.nn.functional.adaptive_avg_pool2d",
+    "torch.nn.functional.lp_pool2d",
+    "torch.nn.functional.max_unpool2d",
+    "torch.max_pool2d",
+    "torch.nn.MaxPool2d.forward",
+    "torch.nn.AvgPool2d.forward",
+)
+#: convlab's own pooling (public and internal entry points).
+CONVLAB_POOL: tuple[str, ...] = (
+    "convlab.functional.max_pool2d",
+    "convlab.functional.avg_pool2d",
+    "convlab.functional.pool.max_pool2d",
+    "convlab.functional.pool.avg_pool2d",
+)
+#: Any way to have a library compute a pooling layer.
+POOL: tuple[str, ...] = TORCH_POOL + CONVLAB_POOL
 #: Switching the line tracer off would hide Python loops from the loop probe.
 TRACER: tuple[str, ...] = ("sys.settrace", "sys.setprofile")
 

@@ -1,9 +1,14 @@
 """Chapter 1 exercises (``notebooks/ch01/vanilla_convolution.ipynb``), in notebook order; the
 convolution's conventions are :mod:`convlab.exercises.conv`'s. ``equivariance_error`` comes
-last because it may call ``F.conv2d``, which the exercises above forbid (the grader scans every
-answer cell above an exercise's test cell)."""
+after the convolution exercises because it may call ``F.conv2d``, which they forbid (the grader
+scans every answer cell above an exercise's test cell); the pooling and gradient-check exercises
+that follow it forbid no convolution."""
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,11 +17,12 @@ from convlab.models.small import DigitsCNN
 from convlab.train import as_conv2d
 
 from . import conv
-from .apis import AUTOGRAD, TRACER, forbid
+from .apis import AUTOGRAD, JACOBIAN, POOL, TRACER, UNFOLD, forbid
 from .arrays import f64, flip
+from .compare import to_plain_outputs, to_student_value
 from .conv import CONV_MISTAKES, LIBRARY_CONV, conv_probe, conv_reference, make_conv_cases
 from .lines import NoLoopExercise
-from .spec import Case, Mistake, Outputs, declare, exercise
+from .spec import Case, Exercise, Mistake, Outputs, declare, exercise
 from .training import Training, training_check
 
 #: PyTorch's convolution, held before any student code runs; only reference code calls it.
@@ -25,7 +31,7 @@ _torch_pad = torch.nn.functional.pad
 
 
 # -- 1. the loop version -----------------------------------------------------------------------
-@exercise(points=20, cases=make_conv_cases, reference=conv_reference, forbidden=LIBRARY_CONV,
+@exercise(points=15, cases=make_conv_cases, reference=conv_reference, forbidden=LIBRARY_CONV,
           mistakes=CONV_MISTAKES, title="convolution by loops", covers=conv.CONV_COVERS,
           summary="the layer's forward pass by its definition, with loops: channels summed, "
                   "bias added, stride and zero padding")
@@ -120,7 +126,7 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
 
 
 # -- 3. im2col, with the loop probe ------------------------------------------------------------
-@exercise(points=20, cases=lambda rng: make_conv_cases(rng, scale=2), reference=conv_reference,
+@exercise(points=15, cases=lambda rng: make_conv_cases(rng, scale=2), reference=conv_reference,
           forbidden=forbid(LIBRARY_CONV, TRACER), mistakes=CONV_MISTAKES,
           kind=NoLoopExercise, probe=conv_probe, covers=conv.CONV_COVERS,
           hint="build the column matrix with slicing over kernel offsets or as_strided, then "
@@ -206,7 +212,7 @@ def _not_cropped(c: Case) -> Outputs:
     return _grads(c.with_(x=xp, padding=0))
 
 
-@exercise(points=20, cases=_backward_cases, reference=_grads, forbidden=forbid(LIBRARY_CONV,
+@exercise(points=15, cases=_backward_cases, reference=_grads, forbidden=forbid(LIBRARY_CONV,
                                                                              AUTOGRAD),
           mistakes=(
               Mistake("dx-kernel-not-flipped",
@@ -257,7 +263,7 @@ def conv2d_backward(dout, x, w, stride=1, padding=0):
 
 # -- 5. the training check ---------------------------------------------------------------------
 train_digits_cnn = training_check(
-    name="train_digits_cnn", entry="conv2d_im2col", points=20, forbidden=LIBRARY_CONV,
+    name="train_digits_cnn", entry="conv2d_im2col", points=10, forbidden=LIBRARY_CONV,
     training=Training(net=DigitsCNN, adapt=as_conv2d, steps=120, lr=0.05, bar=0.85),
     summary="your im2col convolution trains DigitsCNN on the digits; the loss curve must track "
             "the reference's and the accuracy clear a bar")
@@ -339,5 +345,227 @@ def equivariance_error(image, kernel, shift, circular):
     """
 
 
+# -- 7. max pooling, forward and backward ------------------------------------------------------
+def _pool_ref(c: Case) -> Outputs:
+    """``(out, dx)`` of max pooling by ``convlab.functional.max_pool2d`` (PyTorch's rule: ties
+    go to the first maximum in window order), ``dx`` by float64 autograd against ``dout``."""
+    from convlab.functional import max_pool2d
+
+    x = f64(c.x).requires_grad_(True)
+    out = max_pool2d(x, c.kernel_size, c.stride, c.padding)
+    (dx,) = torch.autograd.grad(out, (x,), f64(c.dout))
+    return out.detach().numpy().astype(np.float32), dx.numpy().astype(np.float32)
+
+
+def _pool_loop(c: Case, *, route: str = "first", stride: int | None = None) -> Outputs:
+    """``(out, dx)`` by loops over output positions, each window's gradient routed by
+    ``route``: ``"first"`` (the reference's rule), ``"last"`` (the last maximum), ``"split"``
+    (shared among the tied maxima), ``"maxima"`` (all of it to every tied maximum) or
+    ``"all"`` (to every element of the window). ``stride`` replaces the windows' step; the
+    output then has that step's size and reads the top-left block of ``dout``."""
+    x, dout = c.x.astype(np.float64), c.dout.astype(np.float64)
+    k, p = c.kernel_size, c.padding
+    s = c.stride if stride is None else stride
+    n, ch, h, w = x.shape
+    xp = np.full((n, ch, h + 2 * p, w + 2 * p), -np.inf)
+    xp[:, :, p:p + h, p:p + w] = x
+    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    out, dxp = np.empty((n, ch, ho, wo)), np.zeros_like(xp)
+    for i in range(ho):
+        for j in range(wo):
+            win = xp[:, :, i * s:i * s + k, j * s:j * s + k].reshape(n, ch, k * k)
+            best = win.max(axis=2)
+            out[:, :, i, j] = best
+            tied = (win == best[..., None]).astype(np.float64)
+            first = np.eye(k * k)[win.argmax(axis=2)]
+            share = {"first": first, "last": np.eye(k * k)[k * k - 1 - win[..., ::-1].argmax(
+                axis=2)], "split": tied / tied.sum(axis=2, keepdims=True), "maxima": tied,
+                     "all": np.ones_like(win)}[route]
+            dxp[:, :, i * s:i * s + k, j * s:j * s + k] += (
+                share * dout[:, :, i, j, None]).reshape(n, ch, k, k)
+    return out.astype(np.float32), dxp[:, :, p:p + h, p:p + w].astype(np.float32)
+
+
+def _pool_cases(rng: np.random.Generator) -> list[Case]:
+    """Integer-valued inputs (values −4…4, so windows often hold tied maxima), non-square.
+    The first case has overlapping windows (stride < kernel), padding and ties, so every named
+    mistake fails there first; then stride = kernel, stride 1, a stride above the kernel
+    (gaps between windows) and two drawn cases."""
+    shapes = [((2, 2, 7, 9), 3, 2, 1), ((1, 3, 6, 8), 2, 2, 0), ((2, 1, 9, 7), 3, 1, 1),
+              ((1, 2, 8, 10), 2, 1, 0), ((1, 2, 11, 9), 2, 3, 1)]
+    while len(shapes) < 7:
+        k = int(rng.integers(2, 5))
+        s, p = int(rng.integers(1, k + 2)), int(rng.integers(0, k // 2 + 1))
+        h, w = (int(v) for v in rng.integers(k + 1, 13, size=2))
+        shapes.append(((int(rng.integers(1, 3)), int(rng.integers(1, 4)), h, w), k, s, p))
+    cases = []
+    for shape, k, s, p in shapes:
+        x = rng.integers(-4, 5, size=shape).astype(np.float32)
+        ho, wo = ((size + 2 * p - k) // s + 1 for size in shape[2:])
+        dout = rng.standard_normal((*shape[:2], ho, wo)).astype(np.float32)
+        cases.append(Case.of(f"x {shape}, kernel {k}, stride {s}, padding {p} → dout "
+                             f"{dout.shape}", x=x, dout=dout, kernel_size=k, stride=s,
+                             padding=p))
+    return cases
+
+
+@exercise(points=15, cases=_pool_cases, reference=_pool_ref, forbidden=forbid(POOL, UNFOLD,
+                                                                            AUTOGRAD),
+          mistakes=(
+              Mistake("gradient-to-every-element",
+                      "the gradient goes to every element of the window; only the window's "
+                      "maximum affected the output, so dout[n, c, i, j] goes to that one pixel",
+                      lambda c: _pool_loop(c, route="all")),
+              Mistake("ties-split",
+                      "the gradient of a window with tied maxima is split among them; it goes "
+                      "to the first maximum in window order (row by row), as PyTorch's",
+                      lambda c: _pool_loop(c, route="split")),
+              Mistake("ties-every-maximum",
+                      "every tied maximum of a window receives the whole gradient (a mask "
+                      "x == max); it goes to the first maximum in window order only",
+                      lambda c: _pool_loop(c, route="maxima")),
+              Mistake("ties-last-maximum",
+                      "a window with tied maxima sends its gradient to the last one; it goes "
+                      "to the first maximum in window order (argmax's rule)",
+                      lambda c: _pool_loop(c, route="last")),
+              Mistake("window-stepped-by-kernel",
+                      "the windows step by the kernel size: window (i, j) starts at "
+                      "(i·s − p, j·s − p); with stride s < k the windows overlap and the "
+                      "gradients of a pixel in several windows add up",
+                      lambda c: _pool_loop(c, stride=c.kernel_size),
+                      when=lambda c: c.stride < c.kernel_size)),
+          title="max pooling, forward and backward",
+          covers="tied maxima (integer-valued inputs), non-square inputs, overlapping windows "
+                 "(stride < kernel), stride = kernel, stride > kernel, padding 0–k // 2",
+          summary="max pooling's output and its gradient by hand: each window's gradient to its "
+                  "first maximum, added up where windows overlap")
+def max_pool2d_forward_backward(x, dout, kernel_size, stride, padding=0):
+    """Max pooling's forward pass and its backward pass, by hand.
+
+    Inputs:
+    - x: input, a float tensor of shape (N, C, H, W)
+    - dout: upstream gradient dL/dout, of shape (N, C, H_out, W_out)
+    - kernel_size: int k >= 1, the window is k × k
+    - stride: int s >= 1, the step of the window in both directions (s may differ from k)
+    - padding: int 0 <= p <= k // 2; padded pixels are never a window's maximum
+
+    Returns a tuple (out, dx):
+    - out: (N, C, H_out, W_out), H_out = (H + 2p - k) // s + 1 (likewise W_out), with
+      out[n, c, i, j] = max_{u, v} x_pad[n, c, i*s + u, j*s + v]
+    - dx: dL/dx, (N, C, H, W): each dout[n, c, i, j] goes to the pixel of x that is the maximum
+      of window (i, j); where a window holds several equal maxima, to the first one in window
+      order (row by row); a pixel in several windows receives the sum.
+
+    Ours is about 15 lines.
+    """
+
+
+# -- 8. the numerical gradient check -----------------------------------------------------------
+def _weights(x: torch.Tensor) -> torch.Tensor:
+    return torch.linspace(-1.0, 1.0, x.numel(), dtype=x.dtype).reshape(x.shape)
+
+
+#: The scalar functions the gradient check is tried on, by name; each couples the elements of
+#: ``x`` (except the sum of cubes), so that an ``x`` left perturbed changes later derivatives.
+GRAD_CHECK_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "softmax cross-entropy, class 0": lambda x: (torch.logsumexp(x, dim=-1)
+                                                 - x[..., 0]).sum(),
+    "tanh(w·x)·|x|²": lambda x: torch.tanh((_weights(x) * x).sum()) * (x ** 2).sum(),
+    "|x xᵀ|² / 10": lambda x: ((x @ x.transpose(-1, -2)) ** 2).sum() / 10,
+    "sum of cubes": lambda x: (x ** 3).sum(),
+    "sin(x)·cos(x reversed)": lambda x: (torch.sin(x) * torch.cos(x.flip(-1))).sum(),
+}
+
+
+def _autograd_gradient(c: Case) -> Outputs:
+    x = f64(c.x).requires_grad_(True)
+    (g,) = torch.autograd.grad(GRAD_CHECK_FUNCTIONS[c.f](x), (x,))
+    return (g.numpy(),)
+
+
+def _numeric(c: Case, *, scheme: str = "centred", restore: bool = True,
+             divisor: float = 2.0) -> Outputs:
+    """A numerical gradient the way a student computes it: ``scheme`` ``"centred"``
+    (f(x + h) − f(x − h)) or ``"forward"`` (f(x + h) − f(x)), divided by ``divisor · h``
+    (``divisor`` 1 for the forward scheme), ``x[i]`` left at ``x[i] − h`` unless ``restore``."""
+    f, x, h = GRAD_CHECK_FUNCTIONS[c.f], f64(c.x), c.h
+    flat, grad = x.view(-1), torch.zeros(x.numel(), dtype=torch.float64)
+    for i in range(flat.numel()):
+        old = flat[i].item()
+        flat[i] = old + h
+        plus = f(x).item()
+        flat[i] = old - h if scheme == "centred" else old
+        minus = f(x).item()
+        if restore:
+            flat[i] = old
+        grad[i] = (plus - minus) / (divisor * h)
+    return (grad.reshape(x.shape).numpy(),)
+
+
+def _grad_check_cases(rng: np.random.Generator) -> list[Case]:
+    """One case per function, standard normal float64 inputs of 1 to 3 dimensions; the first
+    couples all elements (so every named mistake fails there), one uses h = 1e-4."""
+    shapes = [(3, 5), (7,), (4, 3), (2, 3, 4), (2, 6)]
+    steps = [1e-5, 1e-5, 1e-5, 1e-5, 1e-4]
+    return [Case.of(f"{name}, x {shape}, h = {h:g}", f=name,
+                    x=rng.standard_normal(shape), h=h)
+            for name, shape, h in zip(GRAD_CHECK_FUNCTIONS, shapes, steps, strict=True)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _FunctionArgExercise(Exercise):
+    """An exercise whose ``f`` argument is a function: cases name it (a string, so they stay
+    plain values) and :meth:`run` hands the student the function of
+    :data:`GRAD_CHECK_FUNCTIONS`."""
+
+    def run(self, func: Callable[..., Any], case: Case) -> Outputs:
+        named = self.named(case)
+        args = tuple(GRAD_CHECK_FUNCTIONS[a] if n == "f" else to_student_value(a)
+                     for n, a in zip(named.names, named.args, strict=False))
+        kwargs = {k: GRAD_CHECK_FUNCTIONS[v] if k == "f" else to_student_value(v)
+                  for k, v in named.kwargs.items()}
+        return to_plain_outputs(func(*args, **kwargs))
+
+
+@exercise(points=10, cases=_grad_check_cases, reference=_autograd_gradient,
+          kind=_FunctionArgExercise, name="grad_check", rtol=1e-7, atol=1e-7,
+          forbidden=forbid(AUTOGRAD, JACOBIAN, "torch.autograd.gradcheck", "torch.func.grad",
+                           "torch.func.vjp"),
+          mistakes=(
+              Mistake("forward-difference",
+                      "a forward difference (f(x + h) − f(x)) / h is off by about h·f''/2; the "
+                      "centred difference (f(x + h) − f(x − h)) / 2h is off by about h²·f'''/6",
+                      lambda c: _numeric(c, scheme="forward", divisor=1.0)),
+              Mistake("x-not-restored",
+                      "x[i] is left perturbed: restore x[i] to its old value after the two "
+                      "evaluations, or every later derivative is taken at a moved point",
+                      lambda c: _numeric(c, restore=False)),
+              Mistake("divided-by-h",
+                      "divided by h: the two points x + h and x − h are 2h apart, so the "
+                      "difference is divided by 2h", lambda c: _numeric(c, divisor=1.0))),
+          title="numerical gradient check",
+          covers="five scalar functions (four that couple the elements), inputs of 1 to 3 "
+                 "dimensions, h = 1e-5 and 1e-4",
+          summary="the centred-difference numerical gradient, compared with autograd, then used "
+                  "on your max-pooling backward pass")
+def numerical_gradient(f, x, h=1e-5):
+    """Numerical gradient of a scalar function by centred differences (CS231n's gradient check).
+
+    Inputs:
+    - f: a function of one tensor returning a scalar tensor, f(x) of shape ()
+    - x: a float64 tensor of any shape, the point where the gradient is taken
+    - h: float, the step
+
+    Returns:
+    - grad: a float64 tensor of x's shape,
+        grad[i] = (f(x + h e_i) - f(x - h e_i)) / (2h)
+      for every index i of x (e_i: 1 at index i, 0 elsewhere). Perturb x in place one element
+      at a time and restore it; x holds its original values when the function returns.
+
+    Ours is about 10 lines.
+    """
+
+
 EXERCISES = declare(__name__, conv2d_loop, conv_output_size, conv2d_im2col, conv2d_backward,
-                    train_digits_cnn, equivariance_error)
+                    train_digits_cnn, equivariance_error, max_pool2d_forward_backward,
+                    numerical_gradient)

@@ -57,7 +57,36 @@ PLANTED = [
     ("equivariance_error", "p = kernel.shape[-1] // 2", "p = 0", "no-padding"),
     ("equivariance_error", ".abs().max()", ".abs().mean()", "mean-not-max"),
     ("equivariance_error", ".abs().max()", ".max()", "not-absolute"),
+    ("max_pool2d_forward_backward",
+     "mask = torch.zeros_like(window).scatter_(2, first[..., None], 1.0)",
+     "mask = torch.ones_like(window)", "gradient-to-every-element"),
+    ("max_pool2d_forward_backward",
+     "mask = torch.zeros_like(window).scatter_(2, first[..., None], 1.0)",
+     "mask = (window == window.max(dim=2, keepdim=True).values).to(x.dtype)\n"
+     "            mask = mask / mask.sum(dim=2, keepdim=True)", "ties-split"),
+    ("max_pool2d_forward_backward",
+     "mask = torch.zeros_like(window).scatter_(2, first[..., None], 1.0)",
+     "mask = (window == window.max(dim=2, keepdim=True).values).to(x.dtype)",
+     "ties-every-maximum"),
+    ("max_pool2d_forward_backward", "first = window.argmax(dim=2)",
+     "first = k * k - 1 - window.flip(2).argmax(dim=2)", "ties-last-maximum"),
+    ("max_pool2d_forward_backward", "k, s, p = kernel_size, stride, padding",
+     "k, s, p = kernel_size, kernel_size, padding", "window-stepped-by-kernel"),
+    ("max_pool2d_forward_backward", *first("torch.nn.functional.max_pool2d(x, kernel_size)"),
+     "forbidden-api"),
+    ("max_pool2d_forward_backward", *first("x.requires_grad_(True); x.sum().backward()"),
+     "forbidden-api"),
+    ("grad_check", "flat_x[i] = old - h\n        f_minus = f(x).item()\n        flat_x[i] = old\n"
+     "        flat_grad[i] = (f_plus - f_minus) / (2 * h)",
+     "flat_x[i] = old\n        f_minus = f(x).item()\n"
+     "        flat_grad[i] = (f_plus - f_minus) / h",
+     "forward-difference"),
+    ("grad_check", "        flat_x[i] = old\n        flat_grad", "        flat_grad",
+     "x-not-restored"),
+    ("grad_check", "/ (2 * h)", "/ h", "divided-by-h"),
+    ("grad_check", *first("torch.autograd.grad(f(x), x)"), "forbidden-api"),
 ]
 
 #: One submission with the first plant of each of these exercises, graded by the grader.
-GRADED = ["conv2d_loop", "conv_output_size", "conv2d_backward"]
+GRADED = ["conv2d_loop", "conv_output_size", "conv2d_backward",
+          "max_pool2d_forward_backward", "grad_check"]
