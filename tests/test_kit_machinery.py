@@ -143,6 +143,17 @@ def test_the_line_count_sees_student_code_only():
     assert count_student_lines(np.linalg.norm, np.ones(3))[1] == 0  # library code
 
 
+@pytest.mark.parametrize("filename", ["<frozen loop>", "<frozen importlib._bootstrap>x",
+                                      "<frozen os.loop>"])
+def test_a_loop_compiled_under_a_frozen_name_is_still_counted(filename):
+    """Only code of a module that is really frozen into the interpreter counts as library
+    code: a file name that merely looks like one is the student's."""
+    namespace: dict = {}
+    exec(compile("def looped(n):\n    t = 0\n    for i in range(n):\n        t += i\n"
+                 "    return t\n", filename, "exec"), namespace)
+    assert count_student_lines(namespace["looped"], 10)[1] > 10
+
+
 def test_switching_the_tracer_off_is_caught():
     def hide(x):
         _settrace(None)

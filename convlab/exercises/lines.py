@@ -3,6 +3,7 @@ output positions in Python where the exercise asks for a vectorised one."""
 
 from __future__ import annotations
 
+import _imp
 import dataclasses
 import os
 import sys
@@ -31,8 +32,23 @@ def _library_dirs() -> tuple[str, ...]:
 _LIBRARY_DIRS = _library_dirs()
 
 
+#: The import system's own frozen modules, frozen under other names than their file names.
+_FROZEN_ALIASES = {"importlib._bootstrap": "_frozen_importlib",
+                   "importlib._bootstrap_external": "_frozen_importlib_external"}
+
+
+def _is_frozen_module(filename: str) -> bool:
+    """``"<frozen NAME>"`` names code of a module frozen into the interpreter only when NAME
+    really is one; any code can be compiled under such a file name, so the name alone is no
+    proof."""
+    if not (filename.startswith("<frozen ") and filename.endswith(">")):
+        return False
+    name = filename[len("<frozen "):-1]
+    return _imp.is_frozen(_FROZEN_ALIASES.get(name, name))
+
+
 def _is_library(filename: str) -> bool:
-    return filename.startswith(_LIBRARY_DIRS) or filename.startswith("<frozen ")
+    return filename.startswith(_LIBRARY_DIRS) or _is_frozen_module(filename)
 
 
 class TracerTampered(RuntimeError):
