@@ -309,3 +309,21 @@ def test_a_wrong_shape_is_reported_without_a_wall_of_numbers():
                            lambda x, w, b, stride=1, padding=0: torch.zeros(1, 1, 1, 1),
                            PUBLIC_SEED)
     assert not verdict.passed and "has shape" in verdict.message and len(verdict.message) < 300
+
+
+def test_a_forbidden_api_is_refused_under_its_other_names_and_hides_the_original():
+    """The stand-in keeps no ``__wrapped__`` to the original, and a re-export of the same
+    function elsewhere in convlab (``convlab.functional.conv2d_naive``) is swapped too."""
+    import convlab.functional
+    from convlab.exercises.forbid import Forbidden, ForbiddenAPIError
+
+    original = convlab.functional.conv2d_naive
+    x, w = torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)
+    with Forbidden(["convlab.functional.conv.conv2d_naive"]) as guard:
+        stand_in = vars(convlab.functional)["conv2d_naive"]
+        assert stand_in is not original and not hasattr(stand_in, "__wrapped__")
+        with pytest.raises(ForbiddenAPIError):
+            stand_in(x, w)
+    assert guard.used == ["convlab.functional.conv.conv2d_naive"]
+    assert convlab.functional.conv2d_naive is original  # restored on exit
+    assert original(x, w).shape == (1, 1, 2, 2)
