@@ -107,17 +107,20 @@ def make_conv_cases(rng: np.random.Generator, scale: int = 1) -> list[Case]:
 
     s = scale
     cases = [
-        _conv_case(rng, "general", 2, r(2, 3), r(2, 3), (r(5, 7) * s, r(5, 7) * s),
+        # three or four filters against a batch of two: a batch/filter mix-up shows
+        _conv_case(rng, "general", 2, r(2, 3), r(3, 4), (r(5, 7) * s, r(5, 7) * s),
                    (3, 3), r(1, 2), r(0, 1)),
         _conv_case(rng, "1×1 kernel", r(1, 2), r(2, 4), r(1, 3), (r(3, 6) * s, r(3, 6) * s),
                    (1, 1), r(1, 2), 0),
         _conv_case(rng, "stride larger than the kernel", r(1, 2), r(1, 3), r(1, 3),
                    (r(7, 9) * s, r(7, 9) * s), (2, 2), 3, r(0, 1)),
     ]
-    kh, kw = (2, 3) if rng.random() < 0.5 else (3, 1)
-    h = r(4, 6) * s
-    cases.append(_conv_case(rng, "non-square", r(1, 2), r(1, 3), r(2, 3), (h, h + r(1, 3)),
-                            (kh, kw), r(1, 2), r(0, 2)))
+    # kH ≠ kW, and an image whose output is 2 or 3 rows taller than wide on every draw, so
+    # that no mix-up of heights and widths can pass
+    kh, kw = (2, 4) if rng.random() < 0.5 else (3, 1)
+    h, stride = r(4, 6) * s, r(1, 2)
+    cases.append(_conv_case(rng, "non-square", r(1, 2), r(1, 3), r(2, 3),
+                            (h + kh + stride * r(2, 3), h + kw), (kh, kw), stride, r(0, 2)))
     cases.append(_conv_case(rng, "padding 2", 1, r(1, 2), r(1, 2), (r(4, 6) * s, r(4, 6) * s),
                             (3, 3), 1, 2))
     h = r(2, 4) * s
