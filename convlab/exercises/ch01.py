@@ -300,6 +300,10 @@ def _equivariance_cases(rng: np.random.Generator) -> list[Case]:
                              image=rng.random((h, w)).astype(np.float32),
                              kernel=rng.standard_normal((k, k)).astype(np.float32),
                              shift=shift, circular=circular))
+    # the zero-padded case again with its kernel negated: every difference changes sign, so
+    # a maximum taken without the absolute value shows
+    negated = cases[1].with_(kernel=-cases[1].kernel)
+    cases.append(dataclasses.replace(negated, label=f"{negated.label}, kernel negated"))
     return cases
 
 

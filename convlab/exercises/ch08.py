@@ -44,7 +44,12 @@ def _factor_cases(rng: np.random.Generator) -> list[Case]:
     shapes = [(3, 5), (7, 4), (1, 4), (4, 1), (3, 3), (5, 5)]  # rectangular first: kH ≠ kW
     return ([Case.of(f"random rank-1 {kh}×{kw}", kernel=_rank_one(rng, kh, kw))
              for kh, kw in shapes]
-            + [Case.of("Sobel x", kernel=sobel), Case.of("Sobel x, negated", kernel=-sobel)])
+            + [Case.of("Sobel x", kernel=sobel), Case.of("Sobel x, negated", kernel=-sobel),
+               # entries of magnitude below 1: a sign test against 1 instead of 0 shows
+               Case.of("small rank-1 3×3",
+                       kernel=(0.1 * np.outer([-2.0, -1.0, 3.0], [1.0, 2.0, 1.0])).astype(
+                           np.float32)),
+               Case.of("Sobel x, scaled by 0.1", kernel=0.1 * sobel)])
 
 
 def _factor_ref(c: Case, balanced: bool = True, signed: bool = True) -> Outputs:
