@@ -201,6 +201,7 @@ def test_configured_site_gets_launch_links(tmp_path: Path) -> None:
     for f in (ROOT / "book" / "_static").glob("*.*"):
         shutil.copy(f, src / "book" / "_static" / f.name)
     (src / "book" / "_static" / "mathjax").symlink_to(ROOT / "book" / "_static" / "mathjax")
+    shutil.copytree(ROOT / "book" / "_extra", src / "book" / "_extra")
     (src / "book" / "references.bib").write_text("")
     # A notebook pair the extension takes as an up-to-date student edition (no nbgrader run).
     for folder in ("notebooks", "release"):
