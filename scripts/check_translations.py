@@ -113,9 +113,27 @@ def prose(text: str) -> str:
     return text
 
 
-def _names_term(text: str, name: str) -> bool:
-    pattern = r"(?<![\w-])" + re.escape(name).replace(r"\ ", r"[\s-]+") + r"(?:s|es)?(?![\w-])"
-    return re.search(pattern, text, re.I) is not None
+def _term_pattern(name: str) -> re.Pattern[str]:
+    words = re.escape(name).replace(r"\ ", r"[\s-]+")
+    return re.compile(r"(?<![\w-])" + words + r"(?:s|es)?(?![\w-])", re.I)
+
+
+def named_terms(english: str, terms: Iterable[Term]) -> list[Term]:
+    """The glossary terms an English text names, longest names first.
+
+    A name inside a longer one ("group convolution" in "pointwise group convolution") is the
+    longer term's, not its own.
+    """
+    names = sorted(((n, t) for t in terms for n in t.english if n.lower() not in AMBIGUOUS),
+                   key=lambda pair: -len(pair[0]))
+    found: list[Term] = []
+    for name, term in names:
+        pattern = _term_pattern(name)
+        if pattern.search(english):
+            if term not in found:
+                found.append(term)
+            english = pattern.sub(" ", english)
+    return found
 
 
 def check_message(msgid: str, msgstr: str, terms: Iterable[Term]) -> list[str]:
@@ -128,13 +146,10 @@ def check_message(msgid: str, msgstr: str, terms: Iterable[Term]) -> list[str]:
         missing = sorted((want - got).elements())
         extra = sorted((got - want).elements())
         problems.append(f"markup differs: missing {missing[:4]} extra {extra[:4]}")
-    english = prose(msgid)
-    for term in terms:
-        names = [n for n in term.english if n.lower() not in AMBIGUOUS]
-        if any(_names_term(english, n) for n in names):
-            if not any(zh in msgstr for zh in term.chinese):
-                wanted = " / ".join(term.chinese)
-                problems.append(f"term {term.english[0]!r} not rendered as {wanted}")
+    for term in named_terms(prose(msgid), terms):
+        if not any(zh in msgstr for zh in term.chinese):
+            wanted = " / ".join(term.chinese)
+            problems.append(f"term {term.english[0]!r} not rendered as {wanted}")
     return problems
 
 
