@@ -12,6 +12,7 @@ fails when
   (``{doc}`text <target>``` may translate ``text``), the same inline code, the same math
   (``$...$``), the same link targets and the same substitutions ``{{ name }}``, each as many
   times;
+* it repeats its English text, and that text is more than a few words of prose;
 * it breaks the terminology: the glossary (``book/glossary.md``) pairs every English term with
   its Chinese term(s); where the English prose of a message names a term, the translation must
   use one of that term's Chinese names (one Chinese term per English term, book-wide).
@@ -44,11 +45,16 @@ GLOSSARY = ROOT / "book" / "glossary.md"
 #: ("kernel" of a Jupyter notebook, "offset" of an index, "filter" as a verb).
 AMBIGUOUS = frozenset({"kernel", "filter", "offset", "modulation", "inception v2"})
 
+#: A message may keep its English text when it has at most this many English words (a model's
+#: name, a term in the English column of a terms table); longer prose must be translated.
+KEEP_WORDS = 4
+
 _ROLE = re.compile(r"\{([\w:+-]+)\}`([^`]*)`")
 _CODE = re.compile(r"``([^`]+)``|`([^`]+)`")
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 _SUBST = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
+_WORD = re.compile(r"[A-Za-z]{2,}")
 _TERM = re.compile(r"^(\S.*?)\s+\(([^()]*[\u4e00-\u9fff][^()]*)\)\s*$")
 
 
@@ -141,6 +147,12 @@ def check_message(msgid: str, msgstr: str, terms: Iterable[Term]) -> list[str]:
     problems = []
     if not msgstr.strip():
         return ["untranslated"]
+    if msgstr == msgid:
+        # Kept as it is: a name, a short cell of a bilingual terms table, code or math alone,
+        # a quotation in Chinese. A sentence of English prose is not.
+        if len(_WORD.findall(prose(msgid))) > KEEP_WORDS:
+            return ["kept in English (the msgstr repeats the English prose)"]
+        return []
     want, got = markup(msgid), markup(msgstr)
     if want != got:
         missing = sorted((want - got).elements())
