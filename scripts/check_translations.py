@@ -110,12 +110,17 @@ def markup(text: str) -> Counter[str]:
 
 
 def prose(text: str) -> str:
-    """The English words of a message: roles' targets, code, math and links removed."""
+    """The English words of a message that name terms.
+
+    Roles' targets, code, math, links and quoted or italic titles are removed.
+    """
     text = _ROLE.sub(lambda m: " " + re.sub(r"<[^<>]*>\s*$", "", m.group(2)) + " "
                      if m.group(1) in ("doc", "ref", "term") and "<" in m.group(2) else " ", text)
     text = _MATH.sub(" ", text)
     text = _CODE.sub(" ", text)
     text = _LINK.sub("]", text)
+    # quoted English (a paper's title or words) and italic titles keep their own wording
+    text = re.sub(r'"[^"]*"|“[^”]*”|\*[A-Z][^*]*\*', " ", text)
     return text
 
 
