@@ -155,7 +155,8 @@ def check_message(msgid: str, msgstr: str, terms: Iterable[Term]) -> list[str]:
     if msgstr == msgid:
         # Kept as it is: a name, a short cell of a bilingual terms table, code or math alone,
         # a quotation in Chinese. A sentence of English prose is not.
-        if len(_WORD.findall(prose(msgid))) > KEEP_WORDS:
+        display_math = msgid.startswith("\n") and re.search(r"\\[A-Za-z]+", msgid)
+        if not display_math and len(_WORD.findall(prose(msgid))) > KEEP_WORDS:
             return ["kept in English (the msgstr repeats the English prose)"]
         return []
     want, got = markup(msgid), markup(msgstr)
