@@ -3,7 +3,9 @@
 Shared:
 
 * :mod:`.style` — the shared look (colours, sizes) and small drawing helpers;
-* :mod:`.tables` — measured tables as Markdown for the pages.
+* :mod:`.tables` — measured tables as Markdown for the pages;
+* :mod:`.animate` — animated GIFs of the sliding window (chapter 1) and of the transposed
+  convolution's stamps and zero insertion (chapter 3), from computed window positions.
 
 Chapter 1, vanilla convolution:
 
@@ -28,7 +30,7 @@ matplotlib.
 """
 
 __all__ = [
-    "atrous", "channels", "deformable", "edges", "equivariance", "groups", "inception",
+    "animate", "atrous", "channels", "deformable", "edges", "equivariance", "groups", "inception",
     "pointwise", "separable", "separable_spatial", "sliding", "style", "tables", "training",
     "transposed",
 ]
