@@ -55,6 +55,7 @@ _MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 _SUBST = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
 _WORD = re.compile(r"[A-Za-z]{2,}")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _TERM = re.compile(r"^(\S.*?)\s+\(([^()]*[\u4e00-\u9fff][^()]*)\)\s*$")
 
 
@@ -147,6 +148,14 @@ def named_terms(english: str, terms: Iterable[Term]) -> list[Term]:
     return found
 
 
+def _is_term_name(text: str, terms: Iterable[Term]) -> bool:
+    """Whether a text is only a glossary term's English names ("mean intersection over union
+    (mIoU)"), as in the English column of a terms table."""
+    names = {n.lower() for t in terms for n in t.english}
+    parts = [p.strip().lower() for p in re.split(r"[()/,]", text) if p.strip()]
+    return bool(parts) and all(p in names or len(_WORD.findall(p)) <= 1 for p in parts)
+
+
 def check_message(msgid: str, msgstr: str, terms: Iterable[Term]) -> list[str]:
     """The problems of one translated message (empty when it passes)."""
     problems = []
@@ -156,7 +165,9 @@ def check_message(msgid: str, msgstr: str, terms: Iterable[Term]) -> list[str]:
         # Kept as it is: a name, a short cell of a bilingual terms table, code or math alone,
         # a quotation in Chinese. A sentence of English prose is not.
         display_math = msgid.startswith("\n") and re.search(r"\\[A-Za-z]+", msgid)
-        if not display_math and len(_WORD.findall(prose(msgid))) > KEEP_WORDS:
+        words = len(_WORD.findall(prose(msgid)))
+        chinese = len(_CJK.findall(msgid)) >= words  # the article's own words, quoted
+        if not (display_math or chinese or words <= KEEP_WORDS or _is_term_name(msgid, terms)):
             return ["kept in English (the msgstr repeats the English prose)"]
         return []
     want, got = markup(msgid), markup(msgstr)
