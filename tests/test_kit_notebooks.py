@@ -100,7 +100,7 @@ def test_answer_cells_start_with_the_declared_contract_before_their_tests(kc):
         src = answer["source"]
         assert src.count("### BEGIN SOLUTION") == src.count("### END SOLUTION") == 1
         if ex.contract is not None:
-            assert src.startswith(ex.contract + "    ### BEGIN SOLUTION\n"), (
+            assert src.startswith(ex.contract + ex.indent + "### BEGIN SOLUTION\n"), (
                 f"{ex.entry}_answer must start with the contract declared in "
                 f"{ex.stub.__module__}:\n{ex.contract}")
 
@@ -152,7 +152,8 @@ def test_the_student_edition_has_the_contracts_and_stubs_only(kc, tmp_path):
         assert student[ex.grade_id]["source"] == graded_cell_source(ex).split("\n### BEGIN")[0]
         if ex.contract is not None:
             assert student[f"{ex.entry}_answer"]["source"] == (
-                ex.contract + "    # YOUR CODE HERE\n    raise NotImplementedError()")
+                ex.contract + f"{ex.indent}# YOUR CODE HERE\n"
+                f"{ex.indent}raise NotImplementedError()")
 
 
 @pytest.mark.slow

@@ -7,23 +7,24 @@ that follow it forbid no convolution."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from convlab.models.small import DigitsCNN
-from convlab.train import as_conv2d
+from convlab.functional import conv2d as _convlab_conv2d
+from convlab.models.small import DigitsCNN, SmallNet
 
 from . import conv
 from .apis import AUTOGRAD, JACOBIAN, POOL, TRACER, UNFOLD, forbid
 from .arrays import f64, flip
-from .compare import to_plain_outputs, to_student_value
+from .compare import compare_outputs, to_plain_outputs, to_student_value
 from .conv import CONV_MISTAKES, LIBRARY_CONV, conv_probe, conv_reference, make_conv_cases
 from .lines import NoLoopExercise
 from .spec import Case, Exercise, Mistake, Outputs, declare, exercise
-from .training import Training, training_check
+from .training import ModuleCheck, Training, Uniform, module_case, module_training, slip
 
 #: PyTorch's convolution, held before any student code runs; only reference code calls it.
 _torch_conv2d = torch.nn.functional.conv2d
@@ -31,8 +32,34 @@ _torch_pad = torch.nn.functional.pad
 
 
 # -- 1. the loop version -----------------------------------------------------------------------
-@exercise(points=15, cases=make_conv_cases, reference=conv_reference, forbidden=LIBRARY_CONV,
-          mistakes=CONV_MISTAKES, title="convolution by loops", covers=conv.CONV_COVERS,
+def _loop_cases(rng: np.random.Generator) -> list[Case]:
+    """:func:`~convlab.exercises.conv.make_conv_cases`'s six float32 cases, then a general
+    case in float64: its output must be float64 and exact to float64 rounding (a loop that
+    builds its padded canvas or its output in float32 fails it)."""
+    cases = make_conv_cases(rng)
+    n, c, f = 2, int(rng.integers(2, 4)), int(rng.integers(3, 5))
+    h, w = (int(v) for v in rng.integers(5, 8, size=2))
+    stride, padding = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    x, wt = rng.standard_normal((n, c, h, w)), rng.standard_normal((f, c, 3, 3))
+    h_out, w_out = ((size + 2 * padding - 3) // stride + 1 for size in (h, w))
+    cases.append(Case.of(f"float64: x {x.shape}, w {wt.shape}, stride {stride}, padding "
+                         f"{padding} → {h_out}×{w_out}", x=x, w=wt, b=rng.standard_normal(f),
+                         stride=stride, padding=padding))
+    return cases
+
+
+def _loop_check(c: Case, got: Outputs) -> str | None:
+    """float32 cases at the course's tolerances; the float64 case in float64, to 1e-10."""
+    if c.x.dtype != np.float64:
+        return compare_outputs(got, conv_reference(c), rtol=1e-4, atol=1e-4)
+    out = _torch_conv2d(f64(c.x), f64(c.w), f64(c.b), stride=c.stride, padding=c.padding)
+    return compare_outputs(got, (out.numpy(),), rtol=1e-10, atol=1e-10)
+
+
+@exercise(points=15, cases=_loop_cases, reference=conv_reference, forbidden=LIBRARY_CONV,
+          check=_loop_check, mistakes=CONV_MISTAKES, title="convolution by loops",
+          covers=conv.CONV_COVERS + "; float32 and float64 (the output in x's dtype, exact to "
+                 "float64 rounding)",
           summary="the layer's forward pass by its definition, with loops: channels summed, "
                   "bias added, stride and zero padding")
 def conv2d_loop(x, w, b, stride=1, padding=0):
@@ -87,7 +114,7 @@ def _size_ref(c: Case) -> Outputs:
     return (np.asarray(shapes.conv_output_size(*c.args), dtype=np.int64),)
 
 
-@exercise(points=10, cases=_size_cases, reference=_size_ref, rtol=0.0, atol=0.0,
+@exercise(points=5, cases=_size_cases, reference=_size_ref, rtol=0.0, atol=0.0,
           forbidden=forbid("convlab.analysis.conv_output_size",
                            "convlab.analysis.shapes.conv_output_size"),
           mistakes=(
@@ -261,12 +288,163 @@ def conv2d_backward(dout, x, w, stride=1, padding=0):
     """
 
 
-# -- 5. the training check ---------------------------------------------------------------------
-train_digits_cnn = training_check(
-    name="train_digits_cnn", entry="conv2d_im2col", points=10, forbidden=LIBRARY_CONV,
-    training=Training(net=DigitsCNN, adapt=as_conv2d, steps=120, lr=0.05, bar=0.85),
-    summary="your im2col convolution trains DigitsCNN on the digits; the loss curve must track "
-            "the reference's and the accuracy clear a bar")
+# -- 5. the training check: a layer of your own --------------------------------------------------
+def _he_bound(fan_in: int) -> float:
+    """He (Kaiming) uniform for ReLU: ``U(−b, b)`` with ``b = gain·√(3 / fan_in)``, gain √2."""
+    return math.sqrt(6.0 / fan_in)
+
+
+class _ReferenceConvLayer(torch.nn.Module):
+    """convlab's answer to :class:`ConvLayer`: the layer of the reference network."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0) -> None:
+        super().__init__()
+        fan_in = in_channels * kernel_size * kernel_size
+        self.stride, self.padding = stride, padding
+        self.weight = torch.nn.Parameter(torch.empty(
+            out_channels, in_channels, kernel_size, kernel_size).uniform_(-_he_bound(fan_in),
+                                                                          _he_bound(fan_in)))
+        self.bias = torch.nn.Parameter(torch.empty(out_channels).uniform_(
+            -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _convlab_conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+
+class LayerDigitsCNN(SmallNet):
+    """:class:`~convlab.models.small.DigitsCNN` with its two convolutions as layer modules:
+    ``layer(1, 8, 3, stride=1, padding=1)`` and ``layer(8, 16, 3, stride=1, padding=1)``
+    (convlab's when ``None``), starting from DigitsCNN's initial weights for ``seed``, so a
+    network on the student's layer and the reference network start alike.
+
+    Shape: ``(N, 1, 8, 8)`` → ``(N, 10)`` logits.
+    """
+
+    def __init__(self, layer: Callable[..., torch.nn.Module] | None = None,
+                 seed: int = 0) -> None:
+        super().__init__()
+        layer = _ReferenceConvLayer if layer is None else layer
+        start = DigitsCNN(seed=seed).state_arrays()
+        self.conv1 = layer(1, 8, 3, stride=1, padding=1)
+        self.conv2 = layer(8, 16, 3, stride=1, padding=1)
+        self.fc_weight = torch.nn.Parameter(torch.from_numpy(start["fc_weight"]))
+        self.fc_bias = torch.nn.Parameter(torch.from_numpy(start["fc_bias"]))
+        self.load_arrays({f"{name.replace('_', '.')}": a for name, a in start.items()
+                          if name.startswith("conv")} | {
+                             "fc_weight": start["fc_weight"], "fc_bias": start["fc_bias"]})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)  # (N, 8, 4, 4)
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)  # (N, 16, 2, 2)
+        return torch.nn.functional.linear(x.flatten(1), self.fc_weight, self.fc_bias)
+
+
+def _layer_cases(rng: np.random.Generator) -> list[Case]:
+    """Three layers with far more filters than input channels (so a fan-out, or a fan-in
+    without the kernel's area, gives a bound far from the rule's) and at least 96 of them (so a
+    bias's extremes come close to its bound): 3×3 with stride 2 and padding, 1×1, 5×5 with
+    padding 2."""
+    cases = []
+    for c, f, k, s, p in ((6, 96, 3, 2, 1), (16, 120, 1, 1, 0), (4, 100, 5, 1, 2)):
+        c, f = c + int(rng.integers(0, 3)), f + int(rng.integers(0, 9))
+        h, w = (int(v) for v in rng.integers(k + 2, k + 7, size=2))
+        x = rng.standard_normal((2, c, h, w)).astype(np.float32)
+        ho, wo = ((n + 2 * p - k) // s + 1 for n in (h, w))
+        cases.append(module_case(
+            f"ConvLayer({c}, {f}, {k}, stride={s}, padding={p}) on x of shape {x.shape}",
+            {"in_channels": c, "out_channels": f, "kernel_size": k, "stride": s, "padding": p},
+            x=x, dout=rng.standard_normal((2, f, ho, wo)).astype(np.float32),
+            seed=int(rng.integers(0, 2**31 - 1))))
+    return cases
+
+
+def _layer_shapes(c: Case) -> dict[str, tuple[int, ...]]:
+    b = dict(c.build)
+    k = b["kernel_size"]
+    return {"weight": (b["out_channels"], b["in_channels"], k, k), "bias": (b["out_channels"],)}
+
+
+def _layer_init(c: Case) -> dict[str, Uniform]:
+    b = dict(c.build)
+    k2 = b["kernel_size"] ** 2
+    fan_in, fan_out = b["in_channels"] * k2, b["out_channels"] * k2
+    return {"weight": Uniform(_he_bound(fan_in), (
+                ("wrong-fan-in", _he_bound(fan_out)),
+                ("fan-in-without-kernel-area", _he_bound(b["in_channels"])),
+                ("gain-missing", math.sqrt(3.0 / fan_in)),
+                ("pytorch-default-bound", 1 / math.sqrt(fan_in)))),
+            "bias": Uniform(1 / math.sqrt(fan_in), (
+                ("wrong-fan-in", 1 / math.sqrt(fan_out)),
+                ("bias-with-the-weight-bound", _he_bound(fan_in))),
+                zero="bias-not-initialised")}
+
+
+def _layer_forward(c: Case, params: dict[str, np.ndarray]) -> np.ndarray:
+    b = dict(c.build)
+    y = _torch_conv2d(f64(c.x), f64(params["weight"]), f64(params["bias"]), stride=b["stride"],
+                      padding=b["padding"])
+    return y.numpy().astype(c.x.dtype)
+
+
+LAYER_CHECK = ModuleCheck(
+    make_cases=_layer_cases, parameters=_layer_shapes, init=_layer_init, forward=_layer_forward,
+    mistakes=(
+        slip("wrong-fan-in",
+             "wrong fan-in: the bound fits fan_out = out_channels·k·k; the fan-in counts the "
+             "inputs of one output value, in_channels·k·k"),
+        slip("fan-in-without-kernel-area",
+             "wrong fan-in: the bound fits fan_in = in_channels; each output value sums "
+             "in_channels·k·k inputs, so fan_in = in_channels·k·k"),
+        slip("gain-missing",
+             "the bound is √(3 / fan_in), without ReLU's gain √2: He uniform is "
+             "√2·√(3 / fan_in) = √(6 / fan_in)"),
+        slip("pytorch-default-bound",
+             "the bound is 1/√fan_in, nn.Conv2d's default (kaiming_uniform_ with a = √5); the "
+             "rule here is He uniform for ReLU, √(6 / fan_in)"),
+        slip("bias-with-the-weight-bound",
+             "the bias is drawn with the weight's bound √(6 / fan_in); its rule is "
+             "U(−1/√fan_in, 1/√fan_in)"),
+        slip("bias-not-initialised",
+             "the bias was never initialised (all zeros): draw it from U(−1/√fan_in, "
+             "1/√fan_in), fan_in = in_channels·k·k"),
+        slip("not-registered",
+             "wrap each tensor in nn.Parameter and assign it to self (self.weight = "
+             "nn.Parameter(...)); a plain tensor, or one kept in a list, is invisible to "
+             "module.parameters()")))
+
+
+@module_training(points=15, name="train_digits_cnn", module=LAYER_CHECK, forbidden=LIBRARY_CONV,
+                 training=Training(net=LayerDigitsCNN, steps=120, lr=0.05, bar=0.85),
+                 title="a layer of your own, trained",
+                 covers="three hidden layers (1×1, 3×3 with stride 2, 5×5 with padding 2, 96 "
+                        "to 130 filters): parameter shapes and count, the initialisation rule, "
+                        "the output, the gradient of every parameter; then DigitsCNN built on "
+                        "two of your layers",
+                 summary="your convolution as an nn.Module with its own He-initialised weight "
+                         "and bias, checked on hidden shapes, then two of them trained in "
+                         "DigitsCNN; the loss curve must track the reference's and the accuracy "
+                         "clear a bar")
+class ConvLayer(torch.nn.Module):
+    """A convolution layer: your conv2d_im2col with a weight and a bias of its own.
+
+    Args:
+    - in_channels: int C; out_channels: int F; kernel_size: int k (a k x k kernel)
+    - stride: int s >= 1; padding: int p >= 0
+
+    Parameters, registered (module.parameters() yields them) and drawn when the layer is built:
+    - self.weight: (F, C, k, k), from U(-bound, bound) with bound = sqrt(6 / fan_in)
+      (He uniform for ReLU: gain sqrt(2) times sqrt(3 / fan_in)), fan_in = C * k * k
+    - self.bias: (F,), from U(-1 / sqrt(fan_in), 1 / sqrt(fan_in))
+
+    forward(x): x of shape (N, C, H, W) -> conv2d_im2col(x, weight, bias, s, p), of shape
+    (N, F, H_out, W_out); the gradient must reach weight and bias.
+
+    Write the rest of __init__ and a forward method. Ours is about 10 lines.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
+        super().__init__()
 
 
 # -- 6. translation equivariance ---------------------------------------------------------------
@@ -571,5 +749,5 @@ def numerical_gradient(f, x, h=1e-5):
 
 
 EXERCISES = declare(__name__, conv2d_loop, conv_output_size, conv2d_im2col, conv2d_backward,
-                    train_digits_cnn, equivariance_error, max_pool2d_forward_backward,
+                    ConvLayer, equivariance_error, max_pool2d_forward_backward,
                     numerical_gradient)

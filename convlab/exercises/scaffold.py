@@ -69,7 +69,8 @@ def skeleton(chapter_id: str,
     for i, ex in enumerate(declared or exercises(chapter_id), start=1):
         cells.append(_cell("markdown", f"about-{ex.name}".replace("_", "-"), heading(i, ex)))
         if ex.contract is not None:
-            body = "    ### BEGIN SOLUTION\n    raise NotImplementedError()\n    ### END SOLUTION"
+            body = (f"{ex.indent}### BEGIN SOLUTION\n{ex.indent}raise NotImplementedError()\n"
+                    f"{ex.indent}### END SOLUTION")
             cells.append(_cell("code", f"{ex.entry}-answer".replace("_", "-"),
                                ex.contract + body,
                                {"grade": False, "grade_id": f"{ex.entry}_answer",

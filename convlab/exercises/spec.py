@@ -177,13 +177,24 @@ class Exercise:
 
     @property
     def contract(self) -> str | None:
-        """The stub's source from ``def`` to the end of its docstring: what the notebook's
-        answer cell holds before ``### BEGIN SOLUTION``."""
+        """The stub's source from ``def`` to the end of its docstring (from ``class`` to the end
+        of the stub class, for a class): what the notebook's answer cell holds before
+        ``### BEGIN SOLUTION``."""
         if self.stub is None:
             return None
         lines = textwrap.dedent(inspect.getsource(self.stub)).splitlines(keepends=True)
-        start = next(i for i, line in enumerate(lines) if line.startswith("def "))
+        start = next(i for i, line in enumerate(lines) if line.startswith(("def ", "class ")))
         return "".join(lines[start:])
+
+    @property
+    def indent(self) -> str:
+        """The indentation of the answer's solution region: a function's body, or the body
+        of the method a class stub ends in."""
+        contract = self.contract or ""
+        if not contract.startswith("class "):
+            return "    "
+        last = [line for line in contract.splitlines() if line.strip()][-1]
+        return last[:len(last) - len(last.lstrip())]
 
     # -- grader side -------------------------------------------------------------------
     def cases(self, seed: int) -> list[Case]:

@@ -12,6 +12,18 @@ pass bar). :func:`training_check` turns it into an exercise:
   returned weights into a reference network and requires the metric to clear the bar (so a
   made-up curve cannot pass).
 
+A training check may also ask for code the student writes in its own cell: an ``nn.Module``
+class (a layer or a block) with its own registered parameters and initialisation. A
+:class:`ModuleCheck` declares what the module must hold (parameter names and shapes for the
+constructor's arguments), the rule its initial values follow (:class:`Uniform`), and what its
+forward pass computes; on hidden constructor arguments the worker builds the module, runs it
+forward and backward once and returns plain arrays (the output, which parameters are registered,
+their initial values, which received a gradient), and ``judge`` checks them before the training
+run: shapes, parameter count, the initialisation rule (with the usual slips named), the output
+against the reference computed from the module's own initial values, and a gradient reaching
+every parameter. The network of the training run is then built from the student's class and
+starts from the reference network's initial weights, so the two loss curves stay comparable.
+
 Fairness: the steps and the bar are the same numbers on a CPU and on a GPU, so a grade does not
 depend on the grading hardware; and other exercises' functions the piece calls are replaced by
 convlab's during the run (``stand_ins``), so a mistake there is not charged twice.
@@ -21,13 +33,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from .spec import Attempt, Case, Exercise, Outputs, Verdict
+from .compare import compare_outputs, to_plain_outputs
+from .spec import Attempt, Case, Exercise, Mistake, Outputs, Verdict
 
 
 class TrainableNet(Protocol):
@@ -148,6 +163,207 @@ SHARED_RUNS: dict[tuple[Training, int, str],
                   tuple[np.ndarray, tuple[tuple[str, np.ndarray], ...]]] = {}
 
 
+# -- a module the student writes -------------------------------------------------------------
+#: The chance that a right initialisation is refused: the sample extremes of n draws from
+#: U(−b, b) fall short of b·(1 − q) on either side with at most this probability.
+INIT_MISS = 1e-6
+
+
+def _reach(n: int) -> float:
+    """How close to the bound the extremes of ``n`` uniform draws get: ``1 − q`` with
+    ``(1 − q/2)ⁿ = INIT_MISS``."""
+    return 1.0 - 2.0 * (1.0 - INIT_MISS ** (1.0 / max(n, 1)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform:
+    """An initialisation rule: every entry drawn from ``U(−bound, bound)``.
+
+    ``slips`` are ``(mistake name, the bound that mistake draws from)``: a parameter whose
+    values fit one of those bounds instead is named by that mistake, and values that are all zero
+    by ``zero`` (when given). :meth:`problem` accepts
+    values within ``bound`` (float32 rounding aside) whose largest and smallest entries reach
+    past ``±bound·(1 − q)``, ``q`` set by the number of entries so that right values are refused
+    with probability below :data:`INIT_MISS`.
+    """
+
+    bound: float
+    slips: tuple[tuple[str, float], ...] = ()
+    zero: str = ""
+
+    @staticmethod
+    def fits(values: np.ndarray, bound: float) -> bool:
+        v = np.asarray(values, dtype=np.float64).ravel()
+        if v.size == 0 or not np.isfinite(v).all():
+            return False
+        near = bound * _reach(v.size)
+        return bool(np.abs(v).max() <= bound * (1 + 1e-5) and v.max() >= near
+                    and -v.min() >= near)
+
+    def problem(self, name: str, values: np.ndarray) -> tuple[str, str] | None:
+        """``None`` when ``values`` follow the rule; else ``(mistake name or "", reason)``."""
+        v = np.asarray(values, dtype=np.float64).ravel()
+        if self.fits(v, self.bound):
+            return None
+        for slip, bound in self.slips:
+            if self.fits(v, bound):
+                return slip, ""
+        if not np.isfinite(v).all():
+            return "", f"{name} holds NaN or infinite values: it was never initialised"
+        if not v.any():
+            return self.zero, (f"{name} is all zeros: draw it from U(−{self.bound:.4g}, "
+                               f"{self.bound:.4g}) too")
+        return "", (f"{name}'s initial values lie in [{v.min():.4g}, {v.max():.4g}]; the rule "
+                    f"draws them from U(−{self.bound:.4g}, {self.bound:.4g}), both signs, up to "
+                    "the bound")
+
+
+def _never(case: Case) -> Outputs:
+    raise RuntimeError("a module check's mistakes are named from the module's values")
+
+
+def slip(name: str, message: str) -> Mistake:
+    """A mistake a :class:`ModuleCheck` names from the module's values (it has no variant)."""
+    return Mistake(name, message, _never)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModuleCheck:
+    """Hidden checks on an ``nn.Module`` class the student writes, run before its training.
+
+    Args:
+        make_cases: ``rng -> [Case, ...]``, each ``Case.of(label, build=((name, value), ...),
+            x=input, dout=upstream gradient, seed=int)``: the module is
+            ``cls(**dict(build))``, built after ``torch.manual_seed(seed)``
+            (:func:`module_case` makes one).
+        parameters: ``case -> {name: shape}``, the registered parameters the module must hold
+            (names as ``named_parameters()`` gives them), in order.
+        init: ``case -> {name: Uniform}``, the rule each parameter's initial values follow.
+        forward: ``(case, {name: initial values}) -> output``, the reference output for
+            ``case.x`` computed from the module's own initial values (in ``x``'s dtype).
+        mistakes: the named slips (:func:`slip`): the names :class:`Uniform` rules give, and
+            ``"not-registered"`` (a parameter that is a plain tensor or no attribute at all).
+        rtol, atol: the tolerances of the output comparison.
+    """
+
+    make_cases: Callable[[np.random.Generator], list[Case]]
+    parameters: Callable[[Case], dict[str, tuple[int, ...]]]
+    init: Callable[[Case], dict[str, Uniform]]
+    forward: Callable[[Case, dict[str, np.ndarray]], np.ndarray]
+    mistakes: tuple[Mistake, ...] = ()
+    rtol: float = 1e-4
+    atol: float = 1e-4
+
+    def message(self, name: str) -> str | None:
+        return next((m.message for m in self.mistakes if m.name == name), None)
+
+    def probe(self, cls: Callable[..., Any], case: Case) -> Outputs:
+        """Worker side: build the module, run it forward and backward once; plain arrays
+        ``(output, status, extra, reached, *initial values)`` with ``status[i]`` 1 for a
+        registered parameter, 0 for a tensor attribute that is not registered, −1 for none,
+        ``extra`` the number of registered values beyond the declared ones and ``reached[i]``
+        1 when a non-zero gradient reached parameter ``i``."""
+        expected = self.parameters(case)
+        torch.manual_seed(int(case.kwargs["seed"]))
+        module = cls(**dict(case.kwargs["build"]))
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"it built a {type(module).__name__}, not a torch.nn.Module")
+        registered = dict(module.named_parameters())
+        status, tensors = [], []
+        for name in expected:
+            found: Any = module
+            for part in name.split("."):
+                found = getattr(found, part, None)
+            status.append(1 if name in registered else 0 if isinstance(found, torch.Tensor)
+                          else -1)
+            tensors.append(found if isinstance(found, torch.Tensor) else None)
+        extra = sum(p.numel() for n, p in registered.items() if n not in expected)
+        x = torch.from_numpy(np.array(case.kwargs["x"], copy=True))
+        out = module(x)
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"forward returned a {type(out).__name__}, not a tensor")
+        leaves = [t for t in tensors if t is not None and t.requires_grad]
+        grads: dict[int, torch.Tensor | None] = {}
+        if leaves and out.requires_grad:
+            dout = torch.from_numpy(np.array(case.kwargs["dout"], copy=True)).to(out.dtype)
+            got = torch.autograd.grad((out * dout).sum(), leaves, allow_unused=True)
+            grads = {id(t): g for t, g in zip(leaves, got, strict=True)}
+        reached = [int(t is not None and grads.get(id(t)) is not None
+                       and bool(grads[id(t)].detach().ne(0).any())) for t in tensors]
+        values = [t.detach().cpu().numpy().copy() if t is not None else np.zeros(0)
+                  for t in tensors]
+        return (*to_plain_outputs(out), np.asarray(status, dtype=np.int64),
+                np.asarray(extra, dtype=np.int64), np.asarray(reached, dtype=np.int64),
+                *values)
+
+    def judge(self, entry: str, case: Case, got: Outputs) -> Verdict | None:
+        """Grader side: ``None`` when the probe's arrays are right, else the verdict."""
+        expected = self.parameters(case)
+        names = list(expected)
+        if len(got) != 4 + len(names):
+            return Verdict(False, f"the probe returned {len(got)} arrays, expected "
+                                  f"{4 + len(names)}")
+        out, status, extra, reached, *values = got
+        for name, st in zip(names, np.asarray(status).tolist(), strict=True):
+            if st != 1:
+                how = ("is a plain tensor" if st == 0 else "is not an attribute")
+                text = self.message("not-registered") or "register it as an nn.Parameter"
+                return Verdict(False, f"self.{name} {how}, not a registered parameter "
+                                      f"(named_parameters() does not list it), so the optimiser "
+                                      f"sees none of it: {text}", ("mistake:not-registered",))
+        for name, value in zip(names, values, strict=True):
+            if tuple(value.shape) != tuple(expected[name]):
+                return Verdict(False, f"self.{name} has shape {tuple(value.shape)}, expected "
+                                      f"{tuple(expected[name])}")
+        declared = sum(math.prod(shape) for shape in expected.values())
+        if int(extra):
+            return Verdict(False, f"the module registers {declared + int(extra)} parameter "
+                                  f"values, expected {declared} ({', '.join(names)}): it holds "
+                                  "parameters the contract does not ask for")
+        params = dict(zip(names, values, strict=True))
+        for name, rule in self.init(case).items():
+            problem = rule.problem(name, params[name])
+            if problem is None:
+                continue
+            mistake, reason = problem
+            message = self.message(mistake) if mistake else None
+            if message is not None:
+                return Verdict(False, f"self.{name}: {message}", (f"mistake:{mistake}",))
+            return Verdict(False, reason or f"self.{name} does not follow the initialisation "
+                                            f"rule U(−{rule.bound:.4g}, {rule.bound:.4g})")
+        problem = compare_outputs((out,), (self.forward(case, params),), rtol=self.rtol,
+                                  atol=self.atol)
+        if problem is not None:
+            return Verdict(False, f"{problem.replace('the output', 'its output', 1)}, against "
+                                  f"the reference computed from the module's own initial "
+                                  f"parameters")
+        cut = [n for n, r in zip(names, np.asarray(reached).tolist(), strict=True) if not r]
+        if cut:
+            return Verdict(False, f"no gradient reached {', '.join('self.' + n for n in cut)}: "
+                                  "keep the parameters in the graph from forward's input to "
+                                  "its output (no .detach(), .data, .numpy(), .item() or "
+                                  "torch.no_grad())", ("no-gradient",))
+        return None
+
+
+def module_case(label: str, build: dict[str, Any], x: np.ndarray, dout: np.ndarray,
+                seed: int) -> Case:
+    """A :class:`ModuleCheck` case: build the module with the keyword arguments ``build``
+    (kept as ``(name, value)`` pairs, plain values) after ``torch.manual_seed(seed)``, run it on
+    ``x`` and back-propagate ``dout``."""
+    return Case.of(label, build=tuple(build.items()), x=x, dout=dout, seed=seed)
+
+
+def _scope(func: Callable[..., Any]) -> dict[str, Any]:
+    """The globals a student's function (or the methods of a student's class) reads."""
+    if inspect.isclass(func):
+        for value in vars(func).values():
+            if inspect.isfunction(value):
+                return value.__globals__
+        return {}
+    return getattr(func, "__globals__", {})
+
+
 def _seed_case(rng: np.random.Generator) -> list[Case]:
     return [Case(kwargs={"seed": int(rng.integers(0, 2**31 - 1))}, label="training run")]
 
@@ -158,15 +374,24 @@ def _no_reference(case: Case) -> Outputs:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingExercise(Exercise):
-    """An exercise whose check is a :class:`Training` run of the student's ``entry``."""
+    """An exercise whose check is a :class:`Training` run of the student's ``entry``, after the
+    hidden checks of a :class:`ModuleCheck` when ``entry`` is a module class the student
+    writes in the exercise's own cell."""
 
     training: Training | None = None
+    module: ModuleCheck | None = None
     timeout_s: float = 300.0
 
     @property
     def spec(self) -> Training:
         assert self.training is not None, f"{self.name}: a training check needs its Training"
         return self.training
+
+    def cases(self, seed: int) -> list[Case]:
+        """The module's probes (when there is a :class:`ModuleCheck`), then the training run."""
+        rng = np.random.default_rng(seed)
+        run = self.make_cases(rng)
+        return ([*self.module.make_cases(rng), *run] if self.module is not None else run)
 
     def _piece(self) -> str:
         t = self.spec
@@ -180,10 +405,13 @@ class TrainingExercise(Exercise):
         from convlab.train import pick_device
 
         t = self.spec
-        scope = getattr(func, "__globals__", {})
+        scope = _scope(func)
         saved = {name: scope[name] for name, _ in t.stand_ins if name in scope}
         scope.update({name: f for name, f in t.stand_ins if name in saved})
         try:
+            if "build" in case.kwargs:
+                assert self.module is not None, f"{self.name}: a probe needs a ModuleCheck"
+                return self.module.probe(t.adapt(func), case)
             losses, weights = t.train(t.adapt(func), case.kwargs["seed"], pick_device())
         finally:
             scope.update(saved)
@@ -196,7 +424,18 @@ class TrainingExercise(Exercise):
         if not cases or len(attempts) != len(cases):
             return Verdict(False, f"expected {len(cases)} results, got {len(attempts)}")
         message = ""
-        for case, got in zip(cases, attempts, strict=True):
+        probes = 0
+        for i, (case, got) in enumerate(zip(cases, attempts, strict=True)):
+            if "build" in case.kwargs:  # a hidden check of the student's module
+                assert self.module is not None
+                where = f"{self.entry}, case {i + 1}/{len(cases)} ({case.label})"
+                if isinstance(got, str):
+                    return Verdict(False, f"{where}: {got}")
+                verdict = self.module.judge(self.entry, case, got)
+                if verdict is not None:
+                    return dataclasses.replace(verdict, message=f"{where}: {verdict.message}")
+                probes += 1
+                continue
             if isinstance(got, str):
                 return Verdict(False, f"training failed: {got} (in {self._piece()})")
             seed = case.kwargs["seed"]
@@ -244,13 +483,49 @@ class TrainingExercise(Exercise):
                                       f"convlab's network: {text}", (t.metric_flag,))
             message = (f"trained {t.steps} steps: the loss curve tracks the reference (largest "
                        f"smoothed gap {gap.max():.2g}), {text}")
+        if probes:
+            message = (f"{self.entry} passed {probes} hidden module check{'s' * (probes != 1)} "
+                       f"(parameter shapes and count, initialisation, output, gradients); "
+                       f"{message}")
         return Verdict(True, message)
 
 
 def training_check(*, name: str, entry: str, points: float, training: Training, summary: str,
                    title: str = "training check", forbidden: tuple[str, ...] = (),
-                   timeout_s: float = 300.0) -> TrainingExercise:
-    """Declare a training check of the student's ``entry``."""
+                   timeout_s: float = 300.0, module: ModuleCheck | None = None,
+                   stub: Callable[..., Any] | None = None, covers: str = "") -> TrainingExercise:
+    """Declare a training check of the student's ``entry``; with ``module``, ``entry`` is an
+    ``nn.Module`` class the student writes (``stub``: its contract, a class whose
+    ``__init__`` ends with ``super().__init__()``), checked by the :class:`ModuleCheck` before
+    the network built on it trains."""
     return TrainingExercise(name=name, entry=entry, points=points, make_cases=_seed_case,
                             reference=_no_reference, forbidden=forbidden, title=title,
-                            summary=summary, timeout_s=timeout_s, training=training)
+                            summary=summary, timeout_s=timeout_s, training=training,
+                            module=module, stub=stub, covers=covers,
+                            diagnoses=module.mistakes if module is not None else ())
+
+
+def module_training(*, points: float, training: Training, module: ModuleCheck, summary: str,
+                    title: str = "training check",
+                    **options: Any) -> Callable[[type], TrainingExercise]:
+    """Declare a training check on the ``nn.Module`` class the student writes, decorating the
+    stub class (its ``__init__`` signature and the class docstring are the contract)::
+
+        @module_training(points=15, training=Training(net=..., bar=0.85), module=LAYER_CHECK,
+                         name="train_my_layer", summary="...")
+        class MyLayer(torch.nn.Module):
+            \"\"\"What the layer holds (parameter shapes, initialisation rule), computes.\"\"\"
+
+            def __init__(self, in_channels, out_channels):
+                super().__init__()
+
+    ``options``: :func:`training_check`'s other keywords (``name``, ``forbidden``, ``covers``,
+    ``timeout_s``).
+    """
+
+    def declare_stub(stub: type) -> TrainingExercise:
+        return training_check(name=options.pop("name", stub.__name__), entry=stub.__name__,
+                              points=points, training=training, module=module, stub=stub,
+                              summary=summary, title=title, **options)
+
+    return declare_stub
