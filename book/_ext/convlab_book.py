@@ -8,6 +8,14 @@
   paragraph gets its own scrollbar instead of being cut off on a narrow screen.
 * The assignments on each chapter's exercises page: the student notebook, the convlab wheel,
   Colab and JupyterHub links (``convlab_assignments``, loaded from here).
+* The editions' language links (``convlab_editions`` in ``_config.yml``): every page shows, at
+  the top of its content, a link to the same page in each other edition ("English / 中文"),
+  relative, so that it works from ``file://`` as well as over HTTP, with ``hreflang``; the
+  page's head lists the same pages as ``<link rel="alternate" hreflang=...>``, and ``<html
+  lang>`` carries the edition's BCP 47 tag (``zh-CN``, not Sphinx's ``zh_CN``).
+* Chinese search: the Chinese edition's search index is segmented by jieba (Sphinx's Chinese
+  search language), which is taught the glossary's Chinese terms as words, so that a term such
+  as 分组卷积 is indexed whole and a search for it finds its pages.
 * The ``conv-arithmetic-explorer`` directive: a form (input size, kernel size, stride, padding,
   dilation and, for a transposed convolution, output padding) that shows the output size and
   an animated drawing of the window, driven by ``_static/convlab-explorer.js``. The script is
@@ -17,11 +25,16 @@
 from __future__ import annotations
 
 import html
+import importlib.util
+import posixpath
+import sys
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
+from sphinx.config import Config
 from sphinx.util.docutils import SphinxDirective
 
 EXPLORER_JS = "convlab-explorer.js"
@@ -41,6 +54,90 @@ EXPLORER_FIELDS: tuple[tuple[str, str, int, int], ...] = (
     ("output_padding", "output padding", 0, 0),
 )
 MODES = ("conv", "transposed")
+#: The templates this extension adds (``layout.html``: the language links above the article).
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: The jieba user dictionary written for the Chinese search index, in the doctree folder.
+SEARCH_WORDS = "convlab-search-words.txt"
+
+
+def html_lang(language: str | None) -> str:
+    """A Sphinx language (``zh_CN``) as a BCP 47 tag for ``lang``/``hreflang`` (``zh-CN``)."""
+    return (language or "en").replace("_", "-")
+
+
+def language_links(pagename: str, language: str,
+                   editions: dict[str, dict[str, str]]) -> list[tuple[str, str, str | None]]:
+    """The language links of page ``pagename`` in edition ``language``: one
+    ``(language, label, href)`` per edition, in ``editions``' order, ``href`` relative to the
+    page (``None`` for the page's own edition).
+
+    ``editions`` maps a Sphinx language to ``{"folder": the edition's folder under the site's
+    root ("" for the root), "label": the name shown}``. The page ``book/ch02/01-groups`` of the
+    root edition links to ``../../zh/book/ch02/01-groups.html``; that page links back with
+    ``../../../book/ch02/01-groups.html``.
+    """
+    if language not in editions:
+        return []
+    here = posixpath.join(editions[language].get("folder") or "", pagename)
+    links = []
+    for lang, edition in editions.items():
+        label = str(edition.get("label") or lang)
+        if lang == language:
+            links.append((lang, label, None))
+            continue
+        target = posixpath.join(edition.get("folder") or "", pagename + ".html")
+        links.append((lang, label, posixpath.relpath(target, posixpath.dirname(here) or ".")))
+    return links
+
+
+def language_links_html(links: list[tuple[str, str, str | None]]) -> str:
+    """The links as a small navigation block: the page's own edition as plain text."""
+    parts = []
+    for lang, label, href in links:
+        tag = html_lang(lang)
+        if href is None:
+            parts.append(f'<span lang="{tag}" aria-current="page">{html.escape(label)}</span>')
+        else:
+            parts.append(f'<a href="{html.escape(href)}" hreflang="{tag}" lang="{tag}" '
+                         f'rel="alternate">{html.escape(label)}</a>')
+    return ('<nav class="convlab-languages" aria-label="Language / 语言">'
+            + " / ".join(parts) + "</nav>")
+
+
+def _add_templates(app: Sphinx, config: Config) -> None:
+    if str(TEMPLATES) not in config.templates_path:
+        config.templates_path.insert(0, str(TEMPLATES))
+
+
+def _glossary_terms(confdir: Path) -> list[str]:
+    """The glossary's Chinese terms, as ``scripts/check_translations.py`` reads them."""
+    script = confdir / "scripts" / "check_translations.py"
+    glossary = confdir / "book" / "glossary.md"
+    if not script.is_file() or not glossary.is_file():
+        return []
+    spec = importlib.util.spec_from_file_location("convlab_check_translations", script)
+    if spec is None or spec.loader is None:
+        return []
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return sorted({zh for term in module.glossary_terms(glossary) for zh in term.chinese})
+
+
+def _chinese_search_words(app: Sphinx) -> None:
+    """For a Chinese edition: the glossary's terms as jieba's user dictionary."""
+    if app.builder.format != "html" or not (app.config.language or "").startswith("zh"):
+        return
+    words = _glossary_terms(Path(app.confdir))
+    if not words:
+        return
+    path = Path(app.doctreedir) / SEARCH_WORDS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # "word frequency": frequent enough that jieba keeps the term whole
+    path.write_text("".join(f"{w.replace(' ', '')} 100000\n" for w in words), encoding="utf-8")
+    options = dict(app.config.html_search_options or {})
+    options["dict"] = str(path)
+    app.config.html_search_options = options
 
 
 def _initial_result(mode: str, values: dict[str, int]) -> str:
@@ -133,6 +230,22 @@ class ConvArithmeticExplorer(SphinxDirective):
         return [nodes.raw("", markup, format="html")]
 
 
+def _add_language_links(app: Sphinx, pagename: str, templatename: str,
+                        context: dict[str, Any], doctree: nodes.document | None) -> None:
+    """The language links (``convlab_languages`` in the template), the alternate pages in the
+    head, and ``<html lang>`` as a BCP 47 tag."""
+    language = app.config.language or "en"
+    context["language"] = html_lang(language)
+    links = language_links(pagename, language, dict(app.config.convlab_editions or {}))
+    if len(links) < 2:
+        return
+    context["convlab_languages"] = language_links_html(links)
+    alternates = "".join(
+        f'<link rel="alternate" hreflang="{html_lang(lang)}" href="{html.escape(href)}">\n'
+        for lang, _, href in links if href is not None)
+    context["metatags"] = context.get("metatags", "") + alternates
+
+
 def _add_page_assets(app: Sphinx, pagename: str, templatename: str,
                      context: dict[str, Any], doctree: nodes.document | None) -> None:
     """Load the explorer's script on the pages that hold an explorer, and only there; then
@@ -161,8 +274,12 @@ def _add_page_assets(app: Sphinx, pagename: str, templatename: str,
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.set_html_assets_policy("always")
+    app.add_config_value("convlab_editions", {}, "html", types=[dict])
+    app.connect("config-inited", _add_templates)
+    app.connect("builder-inited", _chinese_search_words)
+    app.connect("html-page-context", _add_language_links)
     app.add_js_file(PAGE_JS, loading_method="defer")
     app.setup_extension("convlab_assignments")
     app.add_directive("conv-arithmetic-explorer", ConvArithmeticExplorer)
     app.connect("html-page-context", _add_page_assets)
-    return {"version": "1.1", "parallel_read_safe": True, "parallel_write_safe": True}
+    return {"version": "1.2", "parallel_read_safe": True, "parallel_write_safe": True}
