@@ -14,7 +14,7 @@ MATHJAX := book/_static/mathjax/tex-mml-chtml.js
 CHAPTERS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard notebooks/ch[0-9][0-9]/*.ipynb)))))
 JOBS ?= 2
 
-.PHONY: setup book test test-fast release bench mutants gpu-check lint clean system-deps
+.PHONY: setup book translations test test-fast release bench mutants gpu-check lint clean system-deps
 
 setup: $(STAMP) $(MATHJAX)
 
@@ -32,11 +32,24 @@ $(STAMP): pyproject.toml
 $(MATHJAX):
 	@bash scripts/fetch-mathjax.sh book/_static/mathjax
 
+# Both editions, strict: English at the site's root (_build/html), then the Chinese edition
+# (book/locales) under _build/html/zh from the same execution cache. A page runs only when its
+# code or the convlab package changed (_build/.jupyter_cache).
 book: setup
 	$(PY) scripts/build-book.py -W --keep-going --all .
+	$(PY) scripts/build-book.py --language zh_CN -W --keep-going --all .
 	@echo
-	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
+	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html (中文: zh/index.html)"
 	@echo "or serve it: $(PY) -m http.server -d _build/html 8000 --bind 127.0.0.1"
+
+# After an edit to the English pages: extract the message templates (no execution) into
+# _build/gettext, bring the Chinese catalogues up to date (new messages empty, changed ones
+# fuzzy; one job: sphinx-intl's parallel update races on nested folders), then check them.
+translations: setup
+	rm -rf _build/gettext
+	$(PY) scripts/build-book.py --execute off --builder custom --custom-builder gettext .
+	$(VENV)/bin/sphinx-intl update -p _build/gettext -d book/locales -l zh_CN -j 1
+	$(PY) scripts/check_translations.py --pot _build/gettext
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) --timeout 1200 --durations=15 tests

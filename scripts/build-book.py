@@ -40,7 +40,8 @@ edition's title. Without ``--language`` the English edition is built at the site
 
 ``--execute off`` (or any of myst-nb's modes) overrides ``execute_notebooks`` for one build: the
 message templates of the translation (``--builder custom --custom-builder gettext``, into
-``_build/gettext``) need no output. A builder other than HTML keeps its own doctrees
+``_build/gettext``) need no output (with execution off, the missing glued values are not
+reported). A builder other than HTML keeps its own doctrees
 (``_build/.doctrees-<builder>``), so that it never makes the HTML build read every page again.
 """
 
@@ -144,6 +145,8 @@ def _with_keyed_cache(build_sphinx: Callable[..., Any], root: Path, language: st
         overrides.setdefault("nb_execution_cache_path", str(cache))
         if execute is not None:
             overrides["nb_execution_mode"] = execute
+        if execute == "off":  # no outputs, so no glued values: not a fault of the pages
+            overrides["suppress_warnings"] = ["mystnb.glue"]
         if language is not None:
             config_path = Path(kwargs.get("path_config") or Path(sourcedir) / "_config.yml")
             edition = editions(config_path).get(language)
