@@ -230,15 +230,16 @@ def test_the_pass_bar_and_steps_do_not_depend_on_the_hardware(kc, ex, monkeypatc
 
 @pytest.mark.slow
 def test_another_exercises_mistake_is_not_charged_to_the_training_check():
-    """Chapter 2's unit calls the student's channel_shuffle; while the training check runs,
-    convlab's stands in for it, so a broken shuffle leaves the check's verdict alone."""
+    """Chapter 2's unit module calls the student's channel_shuffle; while the training check
+    runs, convlab's stands in for it, so a broken shuffle leaves the check's verdict alone."""
     kc = by_id("ch02")
     short = _short(kc.exercise("train_shufflenet"))
-    unit = build(kc, "shufflenet_unit_forward")
-    unit.__globals__["channel_shuffle"] = lambda x, groups: x.flip(1)  # a wrong shuffle
+    unit = build(kc, "ShuffleUnit")
+    scope = unit.forward.__globals__
+    scope["channel_shuffle"] = lambda x, groups: x.flip(1)  # a wrong shuffle
     verdict = run_exercise(short, unit, PUBLIC_SEED)
     assert verdict.passed, verdict.message
-    assert unit.__globals__["channel_shuffle"](torch.arange(3.0).view(1, 3, 1, 1), 1)[0, 0] == 2
+    assert scope["channel_shuffle"](torch.arange(3.0).view(1, 3, 1, 1), 1)[0, 0] == 2
 
 
 # -- reference facts the chapters rely on --------------------------------------------------------

@@ -10,6 +10,8 @@ norm folded into the bias of the convolution before it. References run in float6
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -17,13 +19,18 @@ import torch
 from convlab.blocks.resnext import resnext_form_a, resnext_form_c
 from convlab.functional import channel_shuffle as _shuffle
 from convlab.functional import conv2d as _conv2d
-from convlab.models.small import ShuffleDigitsNet, shufflenet_unit_reference, unit_params
+from convlab.models.small import (
+    ShuffleDigitsNet,
+    SmallNet,
+    shufflenet_unit_reference,
+    unit_params,
+)
 
 from .apis import CONV, SHUFFLE, forbid
 from .arrays import f64, like
 from .compare import compare_outputs
 from .spec import Case, Mistake, Outputs, declare, exercise
-from .training import Training, training_check
+from .training import ModuleCheck, Training, Uniform, module_case, module_training, slip
 
 UNIT_APIS = forbid(SHUFFLE, "convlab.blocks.ShuffleNetUnit.forward")
 
@@ -317,14 +324,182 @@ def shufflenet_unit_forward(x, params, groups, stride):
     """
 
 
-# -- 5. the training check ------------------------------------------------------------------
-train_shufflenet = training_check(
-    name="train_shufflenet", entry="shufflenet_unit_forward", points=20, forbidden=UNIT_APIS,
-    training=Training(net=ShuffleDigitsNet, steps=100, lr=0.05, bar=0.8,
-                      stand_ins=(("channel_shuffle", _shuffle),)),
-    summary="your unit trains a small ShuffleNet on the digits; the loss curve must track the "
-            "reference's and the accuracy clear a bar")
+# -- 5. the training check: the unit as a module of your own ----------------------------------
+def _he_bound(fan_in: int) -> float:
+    """He (Kaiming) uniform for ReLU: ``U(−b, b)`` with ``b = √(6 / fan_in)``."""
+    return math.sqrt(6.0 / fan_in)
+
+
+def _unit_layout(in_channels: int, out_channels: int, groups: int,
+                 stride: int) -> dict[str, tuple[int, ...]]:
+    """The unit's parameters by name and shape: bottleneck ``M = C_out // 4``, branch output
+    ``C_b = C_in`` (stride 1) or ``C_out − C_in`` (stride 2)."""
+    mid = out_channels // 4
+    c_b = in_channels if stride == 1 else out_channels - in_channels
+    return {"w1": (mid, in_channels // groups, 1, 1), "b1": (mid,), "w2": (mid, 1, 3, 3),
+            "b2": (mid,), "w3": (c_b, mid // groups, 1, 1), "b3": (c_b,)}
+
+
+class _ReferenceShuffleUnit(torch.nn.Module):
+    """convlab's answer to :class:`ShuffleUnit`: the unit of the reference network."""
+
+    def __init__(self, in_channels: int, out_channels: int, groups: int,
+                 stride: int = 1) -> None:
+        super().__init__()
+        self.groups, self.stride = groups, stride
+        shapes = _unit_layout(in_channels, out_channels, groups, stride)
+        for i in "123":
+            w, b = shapes["w" + i], shapes["b" + i]
+            fan_in = math.prod(w[1:])
+            setattr(self, "w" + i, torch.nn.Parameter(
+                torch.empty(w).uniform_(-_he_bound(fan_in), _he_bound(fan_in))))
+            setattr(self, "b" + i, torch.nn.Parameter(
+                torch.empty(b).uniform_(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        params = tuple(getattr(self, n) for n in ("w1", "b1", "w2", "b2", "w3", "b3"))
+        return shufflenet_unit_reference(x, params, self.groups, self.stride)
+
+
+class UnitShuffleDigitsNet(SmallNet):
+    """:class:`~convlab.models.small.ShuffleDigitsNet` with its units as modules:
+    ``unit(12, 24, 3, 2)`` and ``unit(24, 24, 3, 1)`` (convlab's when ``None``), starting from
+    ShuffleDigitsNet's initial weights for ``seed``.
+
+    Shape: ``(N, 1, 8, 8)`` → ``(N, 10)`` logits.
+    """
+
+    def __init__(self, unit: Callable[..., torch.nn.Module] | None = None,
+                 seed: int = 0) -> None:
+        super().__init__()
+        unit = _ReferenceShuffleUnit if unit is None else unit
+        start = ShuffleDigitsNet(seed=seed).state_arrays()
+        self.stem_w = torch.nn.Parameter(torch.from_numpy(start["stem_w"]))
+        self.stem_b = torch.nn.Parameter(torch.from_numpy(start["stem_b"]))
+        self.unit1 = unit(12, 24, 3, 2)  # (N, 12, 8, 8) -> (N, 24, 4, 4)
+        self.unit2 = unit(24, 24, 3, 1)  # (N, 24, 4, 4) -> (N, 24, 4, 4)
+        self.fc_w = torch.nn.Parameter(torch.from_numpy(start["fc_w"]))
+        self.fc_b = torch.nn.Parameter(torch.from_numpy(start["fc_b"]))
+        names = ("w1", "b1", "w2", "b2", "w3", "b3")  # ShuffleDigitsNet's unit1.0 … unit1.5
+        self.load_arrays({
+            (f"{name.split('.')[0]}.{names[int(name.split('.')[1])]}" if "." in name else name): a
+            for name, a in start.items()})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(_conv2d(x, self.stem_w, self.stem_b, padding=1))  # (N, 12, 8, 8)
+        h = self.unit2(self.unit1(h))  # (N, 24, 4, 4)
+        return torch.nn.functional.linear(h.flatten(1), self.fc_w, self.fc_b)  # (N, 10)
+
+
+def _unit_module_cases(rng: np.random.Generator) -> list[Case]:
+    """Three units with at least 96 bottleneck channels (so a bias's extremes come close to its
+    bound): stride 2 with 3 groups, stride 1 with 4, stride 2 with 2."""
+    cases = []
+    for c_in, c_out, g, s in ((24, 408, 3, 2), (400, 400, 4, 1), (16, 400, 2, 2)):
+        if s == 1:
+            c_in = c_out = c_out + 16 * int(rng.integers(0, 3))
+        h, w = (int(v) for v in rng.integers(4, 8, size=2))
+        x = rng.standard_normal((2, c_in, h, w)).astype(np.float32)
+        out_hw = (h, w) if s == 1 else ((h + 1) // 2, (w + 1) // 2)
+        cases.append(module_case(
+            f"ShuffleUnit({c_in}, {c_out}, groups={g}, stride={s}) on x of shape {x.shape}",
+            {"in_channels": c_in, "out_channels": c_out, "groups": g, "stride": s}, x=x,
+            dout=rng.standard_normal((2, c_out, *out_hw)).astype(np.float32),
+            seed=int(rng.integers(0, 2**31 - 1))))
+    return cases
+
+
+def _unit_module_shapes(c: Case) -> dict[str, tuple[int, ...]]:
+    return _unit_layout(**dict(c.build))
+
+
+def _unit_module_init(c: Case) -> dict[str, Uniform]:
+    b = dict(c.build)
+    shapes, g = _unit_layout(**b), b["groups"]
+    rules = {}
+    for i in "123":
+        fan_in = math.prod(shapes["w" + i][1:])
+        slips: dict[str, int] = (  # the fan-in each slip uses instead
+            {"depthwise-fan-in": shapes["w2"][0] * 9} if i == "2" else
+            {"fan-in-ignores-groups": fan_in * g})
+        rules["w" + i] = Uniform(_he_bound(fan_in), (
+            *((name, _he_bound(f)) for name, f in slips.items()),
+            ("gain-missing", math.sqrt(3.0 / fan_in))))
+        rules["b" + i] = Uniform(1 / math.sqrt(fan_in), (
+            *((name, 1 / math.sqrt(f)) for name, f in slips.items()),
+            ("bias-with-the-weight-bound", _he_bound(fan_in))), zero="bias-not-initialised")
+    return rules
+
+
+def _unit_module_forward(c: Case, params: dict[str, np.ndarray]) -> np.ndarray:
+    b = dict(c.build)
+    y = shufflenet_unit_reference(f64(c.x), tuple(f64(params[n]) for n in _unit_layout(**b)),
+                                  b["groups"], b["stride"])
+    return like(y, c.x)
+
+
+UNIT_CHECK = ModuleCheck(
+    make_cases=_unit_module_cases, parameters=_unit_module_shapes, init=_unit_module_init,
+    forward=_unit_module_forward,
+    mistakes=(
+        slip("fan-in-ignores-groups",
+             "the bound fits a dense convolution's fan-in, C_in·k·k; a group convolution's "
+             "filter sees only its group's C_in / g channels, so fan_in = (C_in / g)·k·k"),
+        slip("depthwise-fan-in",
+             "the bound fits fan_in = M·3·3; a depthwise filter sees one channel, so its "
+             "fan_in = 1·3·3 = 9"),
+        slip("gain-missing",
+             "the bound is √(3 / fan_in), without ReLU's gain √2: He uniform is √(6 / fan_in)"),
+        slip("bias-with-the-weight-bound",
+             "the bias is drawn with the weight's bound √(6 / fan_in); its rule is "
+             "U(−1/√fan_in, 1/√fan_in)"),
+        slip("bias-not-initialised",
+             "the bias was never initialised (all zeros): draw it from U(−1/√fan_in, "
+             "1/√fan_in) with its convolution's fan_in"),
+        slip("not-registered",
+             "assign each of w1, b1, w2, b2, w3, b3 as an nn.Parameter attribute of self; "
+             "tensors kept in a plain list or tuple are invisible to module.parameters()")))
+
+
+@module_training(points=20, name="train_shufflenet", module=UNIT_CHECK, forbidden=UNIT_APIS,
+                 training=Training(net=UnitShuffleDigitsNet, steps=100, lr=0.05, bar=0.8,
+                                   stand_ins=(("channel_shuffle", _shuffle),)),
+                 title="the unit as a module of your own, trained",
+                 covers="three hidden units (stride 2 with 3 and 2 groups, stride 1 with 4 "
+                        "groups, 96 to 112 bottleneck channels): parameter shapes and count, "
+                        "the initialisation rule with grouped and depthwise fan-ins, the "
+                        "output, the gradient of every parameter; then a small ShuffleNet "
+                        "built on two of your units",
+                 summary="your unit as an nn.Module that sizes its six parameters from the "
+                         "channels and initialises them by each convolution's own fan-in, "
+                         "checked on hidden shapes, then trained in a small ShuffleNet; the "
+                         "loss curve must track the reference's and the accuracy clear a bar")
+class ShuffleUnit(torch.nn.Module):
+    """A ShuffleNet v1 unit with parameters of its own, around your shufflenet_unit_forward.
+
+    Args:
+    - in_channels: int C_in; out_channels: int C_out (C_out == C_in at stride 1)
+    - groups: int g; stride: 1 or 2
+
+    Parameters, registered (module.parameters() yields them) and drawn when the unit is built,
+    with the bottleneck M = C_out // 4 and the branch's output C_b = C_in (stride 1) or
+    C_out - C_in (stride 2):
+    - self.w1: (M, C_in // g, 1, 1), self.b1: (M,)      1x1 group conv, groups=g
+    - self.w2: (M, 1, 3, 3),         self.b2: (M,)      3x3 depthwise conv
+    - self.w3: (C_b, M // g, 1, 1),  self.b3: (C_b,)    1x1 group conv, groups=g
+    Each weight from U(-sqrt(6 / fan_in), sqrt(6 / fan_in)) (He uniform), each bias from
+    U(-1 / sqrt(fan_in), 1 / sqrt(fan_in)), fan_in being what one output value of that
+    convolution sums: (input channels per group) * kH * kW.
+
+    forward(x): shufflenet_unit_forward(x, (w1, b1, w2, b2, w3, b3), g, stride); the gradient
+    must reach all six.
+
+    Write the rest of __init__ and a forward method. Ours is about 12 lines.
+    """
+
+    def __init__(self, in_channels, out_channels, groups, stride=1):
+        super().__init__()
 
 
 EXERCISES = declare(__name__, group_conv2d, resnext_branches_to_grouped, channel_shuffle,
-                    shufflenet_unit_forward, train_shufflenet)
+                    shufflenet_unit_forward, ShuffleUnit)

@@ -43,7 +43,19 @@ PLANTED = [
     ("shufflenet_unit", "groups=h.shape[1])  # depthwise", "groups=h.shape[1]).relu()  # depthwise",
      "relu-after-depthwise"),
     ("shufflenet_unit", SHUFFLE, "h = torch.channel_shuffle(h, groups)", "forbidden-api"),
-    ("train_shufflenet", SHUFFLE, "pass", "training-curve"),
+    ("train_shufflenet", "fan_in = shape[1] * shape[2] * shape[3]",
+     "fan_in = shape[1] * shape[2] * shape[3] * (groups if i != 2 else 1)",
+     "fan-in-ignores-groups"),
+    ("train_shufflenet", "fan_in = shape[1] * shape[2] * shape[3]",
+     "fan_in = (shape[1] if i != 2 else mid) * shape[2] * shape[3]", "depthwise-fan-in"),
+    ("train_shufflenet", "bound = (6 / fan_in) ** 0.5", "bound = (3 / fan_in) ** 0.5",
+     "gain-missing"),
+    ("train_shufflenet", "torch.empty(shape[0]).uniform_(-1 / fan_in ** 0.5, 1 / fan_in ** 0.5)",
+     "torch.zeros(shape[0])", "bias-not-initialised"),
+    ("train_shufflenet", "setattr(self, f\"w{i}\", torch.nn.Parameter(w))",
+     "setattr(self, f\"w{i}\", w.requires_grad_())", "not-registered"),
+    ("train_shufflenet", "params = (self.w1, self.b1, self.w2,",
+     "params = (self.w1, self.b1, self.w2.detach(),", "no-gradient"),
 ]
 
 #: One submission with the first plant of each of these exercises, graded by the grader.
