@@ -413,6 +413,15 @@ def _unit_module_shapes(c: Case) -> dict[str, tuple[int, ...]]:
     return _unit_layout(**dict(c.build))
 
 
+def _unit_shape_slips(c: Case) -> dict[str, tuple[tuple[str, tuple[int, ...]], ...]]:
+    b = dict(c.build)
+    c_in, c_out, g = b["in_channels"], b["out_channels"], b["groups"]
+    slips = {"w1": (("bottleneck-width", (c_in // 4, c_in // g, 1, 1)),)}
+    if b["stride"] == 2:
+        slips["w3"] = (("branch-width", (c_out, c_out // 4 // g, 1, 1)),)
+    return slips
+
+
 def _unit_module_init(c: Case) -> dict[str, Uniform]:
     b = dict(c.build)
     shapes, g = _unit_layout(**b), b["groups"]
@@ -440,8 +449,14 @@ def _unit_module_forward(c: Case, params: dict[str, np.ndarray]) -> np.ndarray:
 
 UNIT_CHECK = ModuleCheck(
     make_cases=_unit_module_cases, parameters=_unit_module_shapes, init=_unit_module_init,
-    forward=_unit_module_forward,
+    forward=_unit_module_forward, shape_slips=_unit_shape_slips,
     mistakes=(
+        slip("bottleneck-width",
+             "the bottleneck has M = C_out / 4 channels, a quarter of the unit's output, not "
+             "of its input"),
+        slip("branch-width",
+             "at stride 2 the branch ends in C_out − C_in channels: the concatenation adds the "
+             "C_in pooled input channels to make C_out"),
         slip("fan-in-ignores-groups",
              "the bound fits a dense convolution's fan-in, C_in·k·k; a group convolution's "
              "filter sees only its group's C_in / g channels, so fan_in = (C_in / g)·k·k"),

@@ -241,8 +241,10 @@ class ModuleCheck:
         init: ``case -> {name: Uniform}``, the rule each parameter's initial values follow.
         forward: ``(case, {name: initial values}) -> output``, the reference output for
             ``case.x`` computed from the module's own initial values (in ``x``'s dtype).
-        mistakes: the named slips (:func:`slip`): the names :class:`Uniform` rules give, and
-            ``"not-registered"`` (a parameter that is a plain tensor or no attribute at all).
+        mistakes: the named slips (:func:`slip`): the names :class:`Uniform` rules give and
+            ``shape_slips`` name, and ``"not-registered"`` (a parameter that is a plain tensor
+            or no attribute at all).
+        shape_slips: ``case -> {name: ((mistake name, the shape that mistake gives), ...)}``.
         rtol, atol: the tolerances of the output comparison.
     """
 
@@ -251,6 +253,7 @@ class ModuleCheck:
     init: Callable[[Case], dict[str, Uniform]]
     forward: Callable[[Case, dict[str, np.ndarray]], np.ndarray]
     mistakes: tuple[Mistake, ...] = ()
+    shape_slips: Callable[[Case], dict[str, tuple[tuple[str, tuple[int, ...]], ...]]] | None = None
     rtol: float = 1e-4
     atol: float = 1e-4
 
@@ -286,6 +289,8 @@ class ModuleCheck:
         grads: dict[int, torch.Tensor | None] = {}
         if leaves and out.requires_grad:
             dout = torch.from_numpy(np.array(case.kwargs["dout"], copy=True)).to(out.dtype)
+            if dout.shape != out.shape:  # a wrong output shape: judged from the arrays
+                dout = torch.ones_like(out)
             got = torch.autograd.grad((out * dout).sum(), leaves, allow_unused=True)
             grads = {id(t): g for t, g in zip(leaves, got, strict=True)}
         reached = [int(t is not None and grads.get(id(t)) is not None
@@ -311,10 +316,16 @@ class ModuleCheck:
                 return Verdict(False, f"self.{name} {how}, not a registered parameter "
                                       f"(named_parameters() does not list it), so the optimiser "
                                       f"sees none of it: {text}", ("mistake:not-registered",))
+        slips = self.shape_slips(case) if self.shape_slips is not None else {}
         for name, value in zip(names, values, strict=True):
-            if tuple(value.shape) != tuple(expected[name]):
-                return Verdict(False, f"self.{name} has shape {tuple(value.shape)}, expected "
-                                      f"{tuple(expected[name])}")
+            shape = tuple(value.shape)
+            if shape != tuple(expected[name]):
+                text = f"self.{name} has shape {shape}, expected {tuple(expected[name])}"
+                for mistake, wrong in slips.get(name, ()):
+                    message = self.message(mistake)
+                    if shape == tuple(wrong) and message is not None:
+                        return Verdict(False, f"{text}: {message}", (f"mistake:{mistake}",))
+                return Verdict(False, text)
         declared = sum(math.prod(shape) for shape in expected.values())
         if int(extra):
             return Verdict(False, f"the module registers {declared + int(extra)} parameter "
