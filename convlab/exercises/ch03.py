@@ -10,19 +10,23 @@ References run in float64 on convlab.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import numpy as np
+import torch
 
 from convlab.analysis import conv_output_size
+from convlab.functional import conv2d as _conv2d
 from convlab.functional import conv_transpose2d as _conv_transpose2d
 from convlab.linalg import conv_matrix as _conv_matrix
 from convlab.linalg import overlap_counts
-from convlab.models.small import DigitsAutoencoder
-from convlab.train import as_conv_transpose2d
+from convlab.models.small import DigitsAutoencoder, SmallNet
 
 from .apis import CONV, JACOBIAN, TORCH_CONV_ENGINE, TRANSPOSED, forbid
 from .arrays import f64, flip, like
 from .spec import Case, Mistake, Outputs, changed, declare, exercise
-from .training import Training, training_check
+from .training import ModuleCheck, Training, Uniform, module_case, module_training, slip
 
 ANY_CONV = forbid(CONV, TRANSPOSED)
 
@@ -305,17 +309,182 @@ def zero_insert_conv(x, w, stride=1, padding=0):
     """
 
 
-# -- 5. the training check ---------------------------------------------------------------------
-train_decoder = training_check(
-    name="train_decoder", entry="conv_transpose2d_scatter", points=20,
+# -- 5. the training check: a layer of your own in a decoder -------------------------------------
+def _he_bound(fan_in: int) -> float:
+    """He (Kaiming) uniform for ReLU: ``U(−b, b)`` with ``b = √(6 / fan_in)``."""
+    return math.sqrt(6.0 / fan_in)
+
+
+class _ReferenceConvTransposeLayer(torch.nn.Module):
+    """convlab's answer to :class:`ConvTransposeLayer`: the layer of the reference decoder."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, output_padding: int = 0) -> None:
+        super().__init__()
+        fan_in = out_channels * kernel_size * kernel_size  # the weight's dims 1, 2, 3
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self.weight = torch.nn.Parameter(torch.empty(
+            in_channels, out_channels, kernel_size, kernel_size).uniform_(-_he_bound(fan_in),
+                                                                          _he_bound(fan_in)))
+        self.bias = torch.nn.Parameter(torch.empty(out_channels).uniform_(
+            -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                 self.output_padding)
+
+
+class LayerAutoencoder(SmallNet):
+    """:class:`~convlab.models.small.DigitsAutoencoder` with its decoder as two layer modules,
+    ``layer(32, 16, 3, stride=2, padding=1, output_padding=1)`` and ``layer(16, 1, 3, ...)``
+    with the same arguments (convlab's when ``None``), starting from DigitsAutoencoder's
+    initial weights for ``seed``; the encoder is convlab's.
+
+    Shape: ``(N, 1, 8, 8)`` → ``(N, 1, 8, 8)`` in ``(0, 1)``.
+    """
+
+    def __init__(self, layer: Callable[..., torch.nn.Module] | None = None,
+                 seed: int = 0) -> None:
+        super().__init__()
+        layer = _ReferenceConvTransposeLayer if layer is None else layer
+        start = DigitsAutoencoder(seed=seed).state_arrays()
+        for name in ("enc1_weight", "enc1_bias", "enc2_weight", "enc2_bias"):
+            setattr(self, name, torch.nn.Parameter(torch.from_numpy(start[name])))
+        up = {"stride": 2, "padding": 1, "output_padding": 1}
+        self.dec1 = layer(32, 16, 3, **up)  # (N, 32, 2, 2) -> (N, 16, 4, 4)
+        self.dec2 = layer(16, 1, 3, **up)  # (N, 16, 4, 4) -> (N, 1, 8, 8)
+        self.load_arrays({name.replace("_", ".") if name.startswith("dec") else name: a
+                          for name, a in start.items()})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = torch.relu(_conv2d(x, self.enc1_weight, self.enc1_bias, stride=2, padding=1))
+        z = torch.relu(_conv2d(z, self.enc2_weight, self.enc2_bias, stride=2, padding=1))
+        return torch.sigmoid(self.dec2(torch.relu(self.dec1(z))))  # (N, 1, 8, 8)
+
+
+def _layer_cases(rng: np.random.Generator) -> list[Case]:
+    """Three layers with about a hundred output channels (so a bias's extremes come close to
+    its bound) and C_out·k² far from C_in·k² in the first: 3×3 with stride 2, padding 1 and
+    output_padding 1 (the decoder's), 4×4 with stride 2 and padding 1, 5×5 with stride 3,
+    padding 2 and output_padding 1."""
+    cases = []
+    for c_in, c_out, k, s, p, op in ((6, 96, 3, 2, 1, 1), (128, 100, 4, 2, 1, 0),
+                                     (4, 110, 5, 3, 2, 1)):
+        c_in, c_out = c_in + int(rng.integers(0, 3)), c_out + int(rng.integers(0, 9))
+        h, w = (int(v) for v in rng.integers(3, 6, size=2))
+        x = rng.standard_normal((2, c_in, h, w)).astype(np.float32)
+        ho, wo = (s * (n - 1) - 2 * p + k + op for n in (h, w))
+        cases.append(module_case(
+            f"ConvTransposeLayer({c_in}, {c_out}, {k}, stride={s}, padding={p}, "
+            f"output_padding={op}) on x of shape {x.shape}",
+            {"in_channels": c_in, "out_channels": c_out, "kernel_size": k, "stride": s,
+             "padding": p, "output_padding": op},
+            x=x, dout=rng.standard_normal((2, c_out, ho, wo)).astype(np.float32),
+            seed=int(rng.integers(0, 2**31 - 1))))
+    return cases
+
+
+def _layer_shapes(c: Case) -> dict[str, tuple[int, ...]]:
+    b = dict(c.build)
+    k = b["kernel_size"]
+    return {"weight": (b["in_channels"], b["out_channels"], k, k), "bias": (b["out_channels"],)}
+
+
+def _layer_shape_slips(c: Case) -> dict[str, tuple[tuple[str, tuple[int, ...]], ...]]:
+    b = dict(c.build)
+    k = b["kernel_size"]
+    return {"weight": (("convolution-layout", (b["out_channels"], b["in_channels"], k, k)),)}
+
+
+def _layer_init(c: Case) -> dict[str, Uniform]:
+    b = dict(c.build)
+    k2 = b["kernel_size"] ** 2
+    fan_in, from_in = b["out_channels"] * k2, b["in_channels"] * k2
+    return {"weight": Uniform(_he_bound(fan_in), (
+                ("fan-in-from-in-channels", _he_bound(from_in)),
+                ("gain-missing", math.sqrt(3.0 / fan_in)),
+                ("pytorch-default-bound", 1 / math.sqrt(fan_in)))),
+            "bias": Uniform(1 / math.sqrt(fan_in), (
+                ("fan-in-from-in-channels", 1 / math.sqrt(from_in)),
+                ("bias-with-the-weight-bound", _he_bound(fan_in))),
+                zero="bias-not-initialised")}
+
+
+def _layer_forward(c: Case, params: dict[str, np.ndarray]) -> np.ndarray:
+    b = dict(c.build)
+    y = _conv_transpose2d(f64(c.x), f64(params["weight"]), f64(params["bias"]),
+                          stride=b["stride"], padding=b["padding"],
+                          output_padding=b["output_padding"])
+    return like(y, c.x)
+
+
+LAYER_CHECK = ModuleCheck(
+    make_cases=_layer_cases, parameters=_layer_shapes, init=_layer_init, forward=_layer_forward,
+    shape_slips=_layer_shape_slips,
+    mistakes=(
+        slip("convolution-layout",
+             "that is a convolution's layout (C_out, C_in, k, k); a transposed convolution's "
+             "weight is (C_in, C_out, k, k), input channel first"),
+        slip("fan-in-from-in-channels",
+             "the bound fits fan_in = C_in·k·k; the rule reads the fan-in from the weight's "
+             "dimensions 1, 2, 3, as PyTorch does for a transposed weight: C_out·k·k"),
+        slip("gain-missing",
+             "the bound is √(3 / fan_in), without ReLU's gain √2: He uniform is √(6 / fan_in)"),
+        slip("pytorch-default-bound",
+             "the bound is 1/√fan_in, nn.ConvTranspose2d's default (kaiming_uniform_ with "
+             "a = √5); the rule here is He uniform for ReLU, √(6 / fan_in)"),
+        slip("bias-with-the-weight-bound",
+             "the bias is drawn with the weight's bound √(6 / fan_in); its rule is "
+             "U(−1/√fan_in, 1/√fan_in)"),
+        slip("bias-not-initialised",
+             "the bias was never initialised (all zeros): draw it from U(−1/√fan_in, "
+             "1/√fan_in), fan_in = C_out·k·k"),
+        slip("not-registered",
+             "wrap each tensor in nn.Parameter and assign it to self (self.weight = "
+             "nn.Parameter(...)); a plain tensor is invisible to module.parameters()")))
+
+
+@module_training(
+    points=20, name="train_decoder", module=LAYER_CHECK,
     # Only the transposed convolutions: exercise 4 (zero_insert_conv) calls F.conv2d by design.
     forbidden=forbid(TRANSPOSED, TORCH_CONV_ENGINE),
-    training=Training(net=DigitsAutoencoder, adapt=as_conv_transpose2d, targets="image",
-                      loss="mse", optimizer="adam", lr=0.01, steps=150, metric="mse", bar=0.015,
-                      curve_atol=0.002, curve_rtol=0.1),
-    summary="your scatter upsamples in the decoder of DigitsAutoencoder; the "
-            "reconstruction-loss curve must track the reference's and the test error clear a bar")
+    training=Training(net=LayerAutoencoder, targets="image", loss="mse", optimizer="adam",
+                      lr=0.01, steps=150, metric="mse", bar=0.015, curve_atol=0.002,
+                      curve_rtol=0.1),
+    title="an upsampling layer of your own, trained in a decoder",
+    covers="three hidden layers (3×3 stride 2 with output_padding 1, 4×4 stride 2, 5×5 stride "
+           "3, about a hundred output channels): the transposed weight layout, parameter count, "
+           "the initialisation rule, the output, the gradient of every parameter; then the "
+           "decoder of DigitsAutoencoder built on two of your layers",
+    summary="your scatter as an nn.Module with its own weight in the transposed layout and a "
+            "He initialisation by the transposed fan-in, checked on hidden shapes, then two of "
+            "them as the decoder of DigitsAutoencoder; the reconstruction-loss curve must track "
+            "the reference's and the test error clear a bar")
+class ConvTransposeLayer(torch.nn.Module):
+    """An upsampling layer: your conv_transpose2d_scatter with a weight and a bias of its own.
+
+    Args:
+    - in_channels: int C_in; out_channels: int C_out; kernel_size: int k (a k x k kernel)
+    - stride: int s >= 1; padding: int p >= 0; output_padding: int, 0 <= output_padding < s
+
+    Parameters, registered (module.parameters() yields them) and drawn when the layer is built:
+    - self.weight: (C_in, C_out, k, k), the transposed layout, from U(-bound, bound) with
+      bound = sqrt(6 / fan_in) (He uniform), fan_in = C_out * k * k: the product of the
+      weight's dimensions 1, 2, 3, as PyTorch reads it for a transposed weight
+    - self.bias: (C_out,), from U(-1 / sqrt(fan_in), 1 / sqrt(fan_in))
+
+    forward(x): x of shape (N, C_in, H, W) ->
+    conv_transpose2d_scatter(x, weight, bias, s, p, output_padding), of shape
+    (N, C_out, H_out, W_out) with H_out = s*(H - 1) - 2p + (k - 1) + output_padding + 1
+    (likewise W_out). The gradient must reach weight and bias.
+
+    Write the rest of __init__ and a forward method. Ours is about 10 lines.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0):
+        super().__init__()
 
 
 EXERCISES = declare(__name__, conv_transpose2d_scatter, conv_matrix, overlap_count,
-                    zero_insert_conv, train_decoder)
+                    zero_insert_conv, ConvTransposeLayer)

@@ -281,6 +281,14 @@ class ModuleCheck:
                           else -1)
             tensors.append(found if isinstance(found, torch.Tensor) else None)
         extra = sum(p.numel() for n, p in registered.items() if n not in expected)
+        values = [t.detach().cpu().numpy().copy() if t is not None else np.zeros(0)
+                  for t in tensors]
+        if any(v.shape != tuple(shape) for v, shape in zip(values, expected.values(),
+                                                            strict=True)):
+            # a parameter of the wrong shape: judged from the arrays, without a forward pass
+            return (np.zeros(0, dtype=np.float32), np.asarray(status, dtype=np.int64),
+                    np.asarray(extra, dtype=np.int64), np.zeros(len(values), dtype=np.int64),
+                    *values)
         x = torch.from_numpy(np.array(case.kwargs["x"], copy=True))
         out = module(x)
         if not isinstance(out, torch.Tensor):
@@ -295,8 +303,6 @@ class ModuleCheck:
             grads = {id(t): g for t, g in zip(leaves, got, strict=True)}
         reached = [int(t is not None and grads.get(id(t)) is not None
                        and bool(grads[id(t)].detach().ne(0).any())) for t in tensors]
-        values = [t.detach().cpu().numpy().copy() if t is not None else np.zeros(0)
-                  for t in tensors]
         return (*to_plain_outputs(out), np.asarray(status, dtype=np.int64),
                 np.asarray(extra, dtype=np.int64), np.asarray(reached, dtype=np.int64),
                 *values)

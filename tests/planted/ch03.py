@@ -46,11 +46,23 @@ PLANTED = [
      "padding-not-reduced"),
     ("zero_insert_conv", *first("return torch.conv_transpose2d(x, w, None, stride, padding)"),
      "forbidden-api"),
-    ("train_decoder", "x[:, :, i, j], w)", "x[:, :, i, j], w.flip(-1, -2))", "training-curve"),
-    ("train_decoder", "x[:, :, i, j], w)", "x[:, :, i, j], w.detach())", "no-gradient"),
+    ("train_decoder", "torch.empty(in_channels, out_channels, kernel_size",
+     "torch.empty(out_channels, in_channels, kernel_size", "convolution-layout"),
+    ("train_decoder", "fan_in = out_channels * kernel_size", "fan_in = in_channels * kernel_size",
+     "fan-in-from-in-channels"),
+    ("train_decoder", "(6 / fan_in) ** 0.5", "(3 / fan_in) ** 0.5", "gain-missing"),
+    ("train_decoder", "(6 / fan_in) ** 0.5", "(1 / fan_in) ** 0.5", "pytorch-default-bound"),
+    ("train_decoder",
+     "torch.empty(out_channels).uniform_(-1 / fan_in ** 0.5, 1 / fan_in ** 0.5)",
+     "torch.zeros(out_channels)", "bias-not-initialised"),
+    ("train_decoder", "self.bias = torch.nn.Parameter(", "self.bias = torch.Tensor.requires_grad_(",
+     "not-registered"),
+    ("train_decoder", "(x, self.weight, self.bias,", "(x, self.weight.detach(), self.bias,",
+     "no-gradient"),
 ]
 
 #: One submission with the first plant of each of these exercises, graded by the grader.
 GRADED = ["conv_transpose2d_scatter", "zero_insert_conv"]
-#: The decoder trains on the student's scatter, which now ignores output_padding.
-KNOCK_ON = {"train_decoder": "training failed"}
+#: The decoder's layer calls the student's scatter, which now ignores output_padding: the
+#: layer's output is a row and a column short on the hidden checks' output_padding=1 layer.
+KNOCK_ON = {"train_decoder": "its output has shape"}
