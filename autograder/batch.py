@@ -17,6 +17,12 @@ Resumable: a student whose results file exists and records the same submission h
 (``extra_data.submission_sha256``) is skipped; a changed submission is graded again. A
 submission that cannot be graded (unreadable, no known chapter, a crash of the grader) gets a
 results file with score 0 and the reason, and the batch goes on.
+
+The reference side once per batch: before grading, this process finds the chapters of the
+students to grade and computes each chapter's training-check reference runs into
+``DIR/reference/`` (:mod:`.reference`; a verified, current file there from an earlier run is
+reused, a tampered or stale one recomputed); every grader, in a thread here or on a Dask
+worker, loads them read-only instead of training the reference network again.
 """
 
 from __future__ import annotations
@@ -33,10 +39,11 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from . import reference
 from .results import write_atomic, write_text_atomic
 
 #: Largest zip accepted: total uncompressed bytes and number of members.
@@ -180,17 +187,57 @@ def error_results(student: str, reason: str) -> dict[str, Any]:
             "extra_data": {"student": student, "error": reason, "chapters": []}}
 
 
-def grade_one(sub: Submission, make_grader: GraderFactory) -> dict[str, Any]:
-    """Grade one submission; never raises for the submission's faults."""
+def _unpacked(sub: Submission, stack: contextlib.ExitStack) -> Path:
+    """The path to grade: the submission's, or the folder its zip unpacks into (removed when
+    ``stack`` closes)."""
+    path = sub.path
+    if path.suffix == ".zip" and path.is_file():
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="convlab-zip-")))
+        extract_zip(path, tmp)
+        path = tmp
+    return path
+
+
+def prepare_references(subs: Iterable[Submission], folder: Path,
+                       make_grader: GraderFactory) -> dict[str, str]:
+    """Compute, here, the reference runs of every chapter the submissions hold into ``folder``
+    (:meth:`~.engine.Grader.prepare_reference`): chapter → ``"computed"``, ``"reused"``,
+    ``"none"`` (no training check) or ``"failed: <reason>"`` (the judges then compute their
+    own). Submissions are only read, as the graders read them; a factory whose graders cannot
+    prepare references gives ``{}``."""
+    grader = make_grader("anonymous")
+    if not hasattr(grader, "prepare_reference"):
+        return {}
+    chapters: dict[str, tuple[Any, tuple]] = {}
+    for sub in subs:
+        with contextlib.ExitStack() as stack:
+            try:
+                found = grader.submissions(_unpacked(sub, stack))
+            except Exception:  # its grading reports what is wrong with it
+                continue
+            for _, _, ch, exercises in found:
+                chapters.setdefault(ch.id, (ch, exercises))
+    statuses = {}
+    for cid, (ch, exercises) in sorted(chapters.items()):
+        try:
+            statuses[cid] = grader.prepare_reference(folder, ch, exercises)
+        except Exception as exc:  # the judges compute (and report) their own
+            statuses[cid] = f"failed: {type(exc).__name__}: {exc}"
+    return statuses
+
+
+def grade_one(sub: Submission, make_grader: GraderFactory,
+              shared_reference: Path | None = None) -> dict[str, Any]:
+    """Grade one submission; never raises for the submission's faults. ``shared_reference``:
+    the batch's reference folder (:func:`prepare_references`), handed to the grader."""
     with contextlib.ExitStack() as stack:
         path = sub.path
         try:
-            if path.suffix == ".zip" and path.is_file():
-                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(
-                    prefix="convlab-zip-")))
-                extract_zip(path, tmp)
-                path = tmp
-            data = make_grader(sub.student).grade(path).as_json()
+            path = _unpacked(sub, stack)
+            grader = make_grader(sub.student)
+            if shared_reference is not None and hasattr(grader, "shared_reference"):
+                grader.shared_reference = shared_reference
+            data = grader.grade(path).as_json()
         except Exception as exc:  # one bad submission never stops the batch
             reason = str(exc).replace(str(path), sub.path.name) or type(exc).__name__
             data = error_results(sub.student, reason)
@@ -212,12 +259,15 @@ class BatchReport:
     graded: list[str]
     skipped: list[str]
     failed: list[str]
+    #: chapter → how its reference runs were had (:func:`prepare_references`)
+    reference: dict[str, str] = field(default_factory=dict)
 
 
 def grade_batch(root: Path, out: Path, make_grader: GraderFactory, *, workers: int = 1,
                 progress: bool = True,
                 on_done: Callable[[str, dict], None] | None = None,
-                executor: Executor | None = None) -> BatchReport:
+                executor: Executor | None = None,
+                shared_reference: bool = True) -> BatchReport:
     """Grade every submission under ``root`` into ``out`` (see the module's docstring).
 
     ``make_grader(student)`` builds the grader of one student; ``workers`` students are graded
@@ -226,6 +276,9 @@ def grade_batch(root: Path, out: Path, make_grader: GraderFactory, *, workers: i
     a pool of ``workers`` threads here; results files are written here either way. A student
     whose grading was lost by the executor (a worker killed every time it was tried) gets no
     results file, is listed in ``failed``, and is graded by the next run.
+    ``shared_reference``: compute the training checks' reference runs once, here, into
+    ``out/reference/`` and have every grader load them (:func:`prepare_references`); without
+    it each grading process computes its own.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -241,6 +294,10 @@ def grade_batch(root: Path, out: Path, make_grader: GraderFactory, *, workers: i
         else:
             todo.append((sub, digest))
     report = BatchReport([], skipped, [])
+    folder = None
+    if shared_reference and todo:
+        folder = out / reference.FOLDER
+        report.reference = prepare_references([sub for sub, _ in todo], folder, make_grader)
 
     from tqdm.auto import tqdm
 
@@ -249,7 +306,7 @@ def grade_batch(root: Path, out: Path, make_grader: GraderFactory, *, workers: i
     try:
         with contextlib.ExitStack() as stack:
             pool = executor or stack.enter_context(ThreadPoolExecutor(max_workers=workers))
-            futures = {pool.submit(grade_one, sub, make_grader): (sub, digest)
+            futures = {pool.submit(grade_one, sub, make_grader, folder): (sub, digest)
                        for sub, digest in todo}
             for fut in as_completed(futures):
                 sub, digest = futures[fut]

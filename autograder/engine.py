@@ -11,7 +11,9 @@ exercise of the chapter
    entry does not reach are left out of the program;
 3. draw the cases from ``derive_seed(course secret, student id, exercise key, hash of the
    submission's code)``: regrading the same submission gives the same inputs, any change to
-   its code gives new ones;
+   its code gives new ones; a training check's training run is seeded by the course secret and
+   its key alone (:func:`reference.shared_seed`), so its reference run is computed once for a
+   whole batch (:mod:`.reference`; with ``shared_reference``, loaded from the batch's file);
 4. run the worker in the sandbox (:class:`sandbox.Sandbox`) and decode its report, which
    comes from the worker's trusted parent on a pipe (:func:`wire.unpack_report`: plain arrays
    and checked JSON only, every field validated; anything else is "invalid output");
@@ -40,7 +42,7 @@ from convlab.exercises.registry import CHAPTERS, Chapter
 from convlab.exercises.seeds import derive_seed
 from convlab.exercises.spec import Exercise, Verdict
 
-from . import notebook, scan, wire
+from . import notebook, reference, scan, wire
 from .results import Results, TestResult
 from .sandbox import Limits, Outcome, Sandbox
 
@@ -137,6 +139,9 @@ class Grader:
     chapters: Mapping[str, Chapter] = field(default_factory=lambda: dict(CHAPTERS))
     extra_paths: tuple[Path, ...] = ()
     visibility: str = "visible"
+    #: A folder of reference files a batch computed once (:mod:`.reference`); the training
+    #: checks' judges load their reference runs from it instead of computing them.
+    shared_reference: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.student or "/" in self.student:
@@ -203,9 +208,15 @@ class Grader:
         start = time.monotonic()
         tests: list[TestResult] = []
         chapters = []
+        shared, rejected = [], {}
         for _, nb, ch, exercises in self.submissions(path):
             source = self.source_notebook(ch)
             chapters.append(ch.id)
+            why = self.use_shared_reference(ch, exercises)
+            if why is None:
+                shared.append(ch.id)
+            elif why:
+                rejected[ch.id] = why
             tests += self.grade_notebook(exercises, ch, source, nb)
         elapsed = time.monotonic() - start
         got = sum(t.score for t in tests)
@@ -215,7 +226,36 @@ class Grader:
                   f"on inputs drawn for you alone.")
         extra = {"protections": self.sandbox.protections, "insecure": self.insecure,
                  "chapters": chapters, "student": self.student, "device": self.device}
+        if shared:
+            extra["shared_reference"] = shared
+        if rejected:  # the judges computed their own runs
+            extra["shared_reference_rejected"] = rejected
         return Results(tests, elapsed, output, extra)
+
+    # -- the reference side, once per batch ----------------------------------------------
+    def _run_device(self) -> str:
+        """The device name the judges key their reference runs by (``str(torch.device)``)."""
+        import torch
+
+        return str(torch.device(self.device))
+
+    def prepare_reference(self, folder: Path, chapter: Chapter,
+                          exercises: tuple[Exercise, ...]) -> str:
+        """Compute ``chapter``'s reference runs into ``folder`` unless a verified, current
+        file is there (:func:`reference.prepare`): ``"computed"``, ``"reused"`` or
+        ``"none"``."""
+        return reference.prepare(folder, chapter.id, exercises, self.secret, self._run_device())
+
+    def use_shared_reference(self, chapter: Chapter,
+                             exercises: tuple[Exercise, ...]) -> str | None:
+        """Install ``chapter``'s reference runs from :attr:`shared_reference` for the judges:
+        ``None`` when installed; ``""`` when there is no folder or no training check; else
+        why the file was refused (the judges then compute their own runs)."""
+        if self.shared_reference is None or not any(
+                reference.shares_reference(ex) for ex in exercises):
+            return ""
+        return reference.install(self.shared_reference, chapter.id, exercises, self.secret,
+                                 self._run_device())
 
     def grade_exercise(self, ex: Exercise, ch: Chapter, source: dict, nb: dict) -> TestResult:
         """One exercise of one notebook → its test entry (a worker of its own)."""
@@ -280,7 +320,9 @@ class Grader:
         if finding is not None:
             flag = "forbidden-api" if finding.kind == "forbidden" else "policy"
             return self._result(ex, Verdict(False, finding.message(), (flag,)))
-        cases = ex.cases(derive_seed(self.secret, self.student, ex.key, submission_digest(nb)))
+        cases = reference.cases(  # a training run's seed is the course's (one reference run)
+            ex, derive_seed(self.secret, self.student, ex.key, submission_digest(nb)),
+            self.secret)
         job = wire.pack_job(cells=[c.wire() for c in analysis.program], module=ch.module,
                             exercise=ex.name, cases=[(c.args, dict(c.kwargs)) for c in cases],
                             device=self.device)

@@ -84,12 +84,17 @@ def write_atomic(path: Path, data: Any) -> None:
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` all at once: a temporary file in the same folder, flushed to
     disk, then renamed over ``path``. A failure leaves no file behind. The grader's one way of
-    writing a file (results, ``scores.csv``)."""
+    writing a file (results, ``scores.csv``; :func:`write_bytes_atomic` for binary files)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` as :func:`write_text_atomic` writes text."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

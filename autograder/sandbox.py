@@ -392,7 +392,23 @@ class Sandbox:
         return Outcome(returncode=proc.returncode, timed_out=timed_out,
                        wall_s=time.monotonic() - start, stdout=streams[0].text(),
                        stderr=streams[1].text(), report=reports[0] if reports else b"",
-                       report_overflow=report.dropped > 0, reports=reports)
+                       report_overflow=report.dropped > 0, reports=reports,
+                       report_times=_arrivals(reports, report.marks, start))
+
+
+def _arrivals(reports: tuple[bytes, ...], marks: list[tuple[int, float]],
+              start: float) -> tuple[float, ...]:
+    """Seconds from the worker's start until each report had fully arrived (the time of the
+    read that completed its frame): the worker's start-up and each exercise's own time."""
+    times, end, k = [], 0, 0
+    for message in reports:
+        end += 8 + len(message)
+        while k < len(marks) and marks[k][0] < end:
+            k += 1
+        if k == len(marks):
+            break
+        times.append(marks[k][1] - start)
+    return tuple(times)
 
 
 def _feed(stream: Any, data: bytes) -> None:
@@ -413,6 +429,8 @@ class _Capped(threading.Thread):
         super().__init__(daemon=True)
         self.stream, self.limit, self.kept, self.dropped = stream, limit, bytearray(), 0
         self.keep_overflow = keep_overflow
+        #: (bytes read so far, time.monotonic()) after each read
+        self.marks: list[tuple[int, float]] = []
         self.start()
 
     def run(self) -> None:
@@ -427,6 +445,7 @@ class _Capped(threading.Thread):
                     continue
                 self.kept += chunk[:max(room, 0)]
                 self.dropped += max(len(chunk) - max(room, 0), 0)
+                self.marks.append((len(self.kept) + self.dropped, time.monotonic()))
         except (OSError, ValueError):  # closed under us after a bounded wait
             pass
 
@@ -449,3 +468,5 @@ class Outcome:
     report: bytes = b""  # the first job's report
     report_overflow: bool = False
     reports: tuple[bytes, ...] = ()
+    #: seconds from the worker's start until each report had arrived (for timing)
+    report_times: tuple[float, ...] = ()
