@@ -299,10 +299,19 @@ def aspp_reference(x: torch.Tensor, params: tuple[torch.Tensor, ...], rates: tup
 def _aspp_cases(rng: np.random.Generator) -> list[Case]:
     specs = [(2, 4, 3, 9, 9, (1, 2, 3)), (1, 3, 2, 12, 10, (2, 4)), (2, 2, 4, 7, 7, (6, 12, 18)),
              (1, 5, 3, 8, 11, (1, 3, 5, 7))]
-    return [Case.of(f"{c_in}→{c_out}, rates {rates}, {h}×{w}",
-                    x=rng.standard_normal((n, c_in, h, w)).astype(np.float32),
-                    params=aspp_params(rng, c_in, c_out, rates), rates=rates)
-            for n, c_in, c_out, h, w, rates in specs]
+    cases = [Case.of(f"{c_in}→{c_out}, rates {rates}, {h}×{w}",
+                     x=rng.standard_normal((n, c_in, h, w)).astype(np.float32),
+                     params=aspp_params(rng, c_in, c_out, rates), rates=rates)
+             for n, c_in, c_out, h, w, rates in specs]
+    # The image-pooling branch active on every draw: its bias b_pool ≥ 1 outweighs the pooled
+    # response (about ±0.2), so relu(pooled) > 0 and the branch's own bias shows in the output.
+    n, c_in, c_out, h, w, rates = 2, 3, 4, 6, 8, (2, 4)
+    params = list(aspp_params(rng, c_in, c_out, rates))
+    params[3 + 2 * len(rates)] = (np.abs(rng.standard_normal(c_out)) + 1).astype(np.float32)
+    cases.append(Case.of(f"{c_in}→{c_out}, rates {rates}, {h}×{w}, pooling branch active",
+                         x=rng.standard_normal((n, c_in, h, w)).astype(np.float32),
+                         params=tuple(params), rates=rates))
+    return cases
 
 
 def _aspp_ref(c: Case, **flags: Any) -> Outputs:
@@ -327,7 +336,8 @@ def _aspp_ref(c: Case, **flags: Any) -> Outputs:
                       "ReLU too",
                       lambda c: _aspp_ref(c, project_relu=False))),
           title="the ASPP block",
-          covers="two to four rates, rates larger than the map, batches of 1 and 2",
+          covers="two to four rates, rates larger than the map, batches of 1 and 2, an "
+                 "image-pooling branch active on every draw",
           summary="DeepLab v3's atrous spatial pyramid pooling: a 1×1 branch, one 3×3 branch per "
                   "rate, an image-pooling branch, concatenated and projected")
 def aspp_forward(x, params, rates):

@@ -10,7 +10,10 @@ is one offset group. References run in float64 on convlab.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +25,8 @@ from convlab.models.small import SmallNet
 
 from .apis import CONV, UNFOLD, forbid
 from .arrays import f64, like
-from .spec import Case, Mistake, Outputs, changed, declare, exercise
+from .compare import StudentOutputError, to_plain_outputs, to_student_value
+from .spec import Case, Exercise, Mistake, Outputs, changed, declare, exercise
 from .training import Training, training_check
 
 #: Library resampling and deformable convolutions.
@@ -123,14 +127,114 @@ def _deform_cases(rng: np.random.Generator) -> list[Case]:
             bias=rng.standard_normal(cout).astype(np.float32) if with_bias else None,
             padding=p,
             mask=rng.uniform(0, 1, (n, kh * kw, ho, wo)).astype(np.float32) if with_mask else None))
+    # Gradient cases (float64): tap 0 samples exactly on the border y = −1 (top row of outputs)
+    # or x = −1 (left column), where its value is 0 but its slope would not be without the
+    # border rule, and inside at integer rows or columns elsewhere.
+    for n, cin, cout, h, w, (kh, kw), p, with_mask, axis in [
+            (1, 2, 3, 5, 6, (3, 3), 0, True, 0), (2, 1, 2, 4, 5, (2, 3), 1, False, 1)]:
+        ho, wo = h + 2 * p - kh + 1, w + 2 * p - kw + 1
+        offset = 0.6 * rng.standard_normal((n, 2 * kh * kw, ho, wo))
+        offset[:, axis] = p - 1.0  # tap 0 at h − 1 (axis 0) or w − 1 (axis 1)
+        offset[:, 1 - axis] = rng.uniform(0.1, 0.9, (n, ho, wo))  # between pixels on the other
+        cases.append(Case.of(
+            f"N={n}, {cin}→{cout}, {h}×{w}, {kh}×{kw} kernel, padding {p}, float64, samples on "
+            f"{'y' if axis == 0 else 'x'} = −1, gradient w.r.t. the offsets",
+            x=rng.standard_normal((n, cin, h, w)), offset=offset,
+            weight=rng.standard_normal((cout, cin, kh, kw)), bias=rng.standard_normal(cout),
+            padding=p, mask=rng.uniform(0.2, 1, (n, kh * kw, ho, wo)) if with_mask else None))
     return cases
+
+
+def _gradient_case(c: Case) -> bool:
+    """The float64 cases compare the gradient too (float64 keeps border positions exact and the
+    gradient's tolerance meaningful)."""
+    return np.asarray(c.x).dtype == np.float64
+
+
+def _offset_gradient(c: Case) -> np.ndarray:
+    """d(sum of the output)/d(offset), by autograd through convlab's deformable convolution."""
+    off = f64(c.offset).requires_grad_(True)
+    y = _deform_conv2d(f64(c.x), off, f64(c.weight), f64(c.bias), padding=c.padding,
+                       mask=f64(c.mask))
+    (g,) = torch.autograd.grad(y.sum(), off)
+    return like(g, c.offset)
 
 
 def _deform_ref(c: Case, offset: np.ndarray | None = None) -> Outputs:
     off = c.offset if offset is None else offset
     y = _deform_conv2d(f64(c.x), f64(off), f64(c.weight), f64(c.bias), padding=c.padding,
                        mask=f64(c.mask))
+    if _gradient_case(c) and offset is None:
+        return like(y, c.x), _offset_gradient(c)
     return (like(y, c.x),)
+
+
+def _line_sample(lines: np.ndarray, pos: float) -> np.ndarray:
+    """Linear samples of the rows of ``lines`` (C, L) at ``pos``, zero outside: (C,)."""
+    lo = math.floor(pos)
+    t = pos - lo
+    out = np.zeros(lines.shape[0])
+    for at, wt in ((lo, 1 - t), (lo + 1, t)):
+        if 0 <= at < lines.shape[1]:
+            out += wt * lines[:, at]
+    return out
+
+
+def _border_gradient_kept(c: Case) -> Outputs:
+    """The gradient as if a sample exactly on y = −1 (x = −1) were not set to 0: its weight
+    ``l`` toward row (column) 0 is 0 but its slope is 1, which adds the linear sample of row
+    (column) 0 at the other coordinate, times the tap's weights summed over the outputs."""
+    out, grad = _deform_ref(c)
+    grad = grad.astype(np.float64)
+    x, off = np.asarray(c.x, dtype=np.float64), np.asarray(c.offset, dtype=np.float64)
+    h, w = x.shape[-2:]
+    kh, kw = c.weight.shape[-2:]
+    taps = np.asarray(c.weight, dtype=np.float64).sum(axis=0)  # (C_in, kH, kW)
+    for n, k, r, q in np.ndindex(off.shape[0], kh * kw, *off.shape[2:]):
+        i, j = divmod(k, kw)
+        py = r - c.padding + i + off[n, 2 * k, r, q]
+        px = q - c.padding + j + off[n, 2 * k + 1, r, q]
+        m = 1.0 if c.mask is None else float(c.mask[n, k, r, q])
+        if py == -1 and -1 < px < w:
+            grad[n, 2 * k, r, q] += m * taps[:, i, j] @ _line_sample(x[n, :, 0, :], px)
+        if px == -1 and -1 < py < h:
+            grad[n, 2 * k + 1, r, q] += m * taps[:, i, j] @ _line_sample(x[n, :, :, 0], py)
+    return out, grad.astype(c.offset.dtype)
+
+
+def _forward(when: Callable[[Case], bool]) -> Callable[[Case], bool]:
+    """``when`` on the cases compared by their values alone (a forward mistake's variant
+    computes no gradient)."""
+    return lambda c: not _gradient_case(c) and when(c)
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientExercise(Exercise):
+    """An exercise whose float64 cases also return the gradient of the output's sum with
+    respect to ``offset`` (the student's function runs with ``offset.requires_grad``)."""
+
+    def run(self, func: Callable[..., Any], case: Case) -> Outputs:
+        named = self.named(case)
+        if not _gradient_case(named):
+            return super().run(func, case)
+        args = [to_student_value(a) for a in named.args]
+        kwargs = {k: to_student_value(v) for k, v in named.kwargs.items()}
+        if "offset" in kwargs:
+            offset = kwargs["offset"].requires_grad_(True)
+        else:
+            offset = args[named.names.index("offset")].requires_grad_(True)
+        out = func(*args, **kwargs)
+        outputs = to_plain_outputs(out)
+        if not (isinstance(out, torch.Tensor) and out.requires_grad):
+            raise StudentOutputError(
+                "no gradient reaches the offsets: the output must depend on offset through "
+                "differentiable tensor operations (no .detach(), .item(), .numpy() or rounding "
+                "of the positions before the bilinear weights)")
+        (grad,) = torch.autograd.grad(out.sum(), offset, allow_unused=True)
+        if grad is None:
+            raise StudentOutputError("no gradient reaches the offsets: the output does not "
+                                     "depend on them through autograd")
+        return (*outputs, grad.detach().numpy().copy())
 
 
 def _pairs_swapped(c: Case) -> Outputs:
@@ -153,28 +257,39 @@ def _moved(c: Case) -> bool:
     return bool(np.any(c.offset != 0))
 
 
-@exercise(points=25, cases=_deform_cases, reference=_deform_ref,
+@exercise(points=25, cases=_deform_cases, reference=_deform_ref, kind=GradientExercise,
           forbidden=forbid(CONV, UNFOLD, SAMPLING),
           mistakes=(
               Mistake("offset-pairs-swapped",
                       "Δy and Δx are swapped: channel 2k is the row offset Δy of tap k, channel "
-                      "2k + 1 its column offset Δx", _pairs_swapped, when=_moved),
+                      "2k + 1 its column offset Δx", _pairs_swapped, when=_forward(_moved)),
               Mistake("offset-layout-planar",
                       "the offsets were read as all Δy then all Δx: torchvision interleaves them, "
-                      "(Δy, Δx) of tap 0, then of tap 1, …", _planar_layout, when=_moved),
+                      "(Δy, Δx) of tap 0, then of tap 1, …", _planar_layout,
+                      when=_forward(_moved)),
               Mistake("offsets-ignored",
                       "the offsets are ignored: that is the vanilla convolution; tap (i, j) of "
                       "output (h, w) reads x at (h − p + i + Δy, w − p + j + Δx)",
-                      changed(_deform_ref, offset=lambda c: np.zeros_like(c.offset)), when=_moved),
+                      changed(_deform_ref, offset=lambda c: np.zeros_like(c.offset)),
+                      when=_forward(_moved)),
               Mistake("mask-ignored",
                       "the mask is ignored: multiply each tap's sample by its mask value",
-                      changed(_deform_ref, mask=lambda c: None), when=lambda c: c.mask is not None),
+                      changed(_deform_ref, mask=lambda c: None),
+                      when=_forward(lambda c: c.mask is not None)),
               Mistake("padding-ignored",
                       "the padding is ignored: the base position of tap (i, j) of output (h, w) is "
-                      "(h − p + i, w − p + j)", _padding_ignored, when=lambda c: c.padding > 0)),
+                      "(h − p + i, w − p + j)", _padding_ignored,
+                      when=_forward(lambda c: c.padding > 0)),
+              Mistake("border-gradient",
+                      "the values are right but the gradient with respect to the offsets is not "
+                      "0 for a sample exactly on y = −1 or x = −1: such a sample is 0, gradient "
+                      "included (multiply by (py > −1)·(py < H)·(px > −1)·(px < W))",
+                      _border_gradient_kept, when=_gradient_case)),
           title="deformable convolution", rtol=1e-3, atol=1e-4,
           covers="batch 1–2, 1–3 channels in, 2–4 out, square and non-square kernels (1×3 to "
-                 "3×3), padding 0–2, offsets up to ±6 pixels, with and without mask and bias",
+                 "3×3), padding 0–2, offsets up to ±6 pixels, with and without mask and bias; "
+                 "float32 and float64, the float64 cases also comparing the gradient with "
+                 "respect to the offsets at samples exactly on y = −1 and x = −1",
           summary="the deformable convolution (DCNv1, DCNv2 with a mask) from bilinear samples, "
                   "without a library convolution or resampler")
 def deform_conv2d(x, offset, weight, bias=None, padding=0, mask=None):

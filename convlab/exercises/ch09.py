@@ -22,6 +22,7 @@ from convlab.models.small import SmallNet
 
 from .apis import AUTOGRAD, forbid
 from .arrays import f64, like
+from .compare import compare_outputs
 from .spec import Case, Mistake, Outputs, changed, declare, exercise
 from .training import Training, training_check
 
@@ -263,21 +264,35 @@ def batch_norm_backward(dy, x, gamma, eps=1e-5):
 
 # -- 4. label smoothing ---------------------------------------------------------------------------
 def _ls_cases(rng: np.random.Generator) -> list[Case]:
-    specs = [(4, 10, 0.1), (3, 5, 0.2), (1, 1000, 0.1), (6, 3, 0.5), (2, 7, 0.0)]
-    return [Case.of(f"N={n}, K={k}, eps={e}",
-                    logits=(rng.standard_normal((n, k)) * 3).astype(np.float32),
+    specs = [(4, 10, 0.1, np.float32), (3, 5, 0.2, np.float32), (1, 1000, 0.1, np.float32),
+             (6, 3, 0.5, np.float32), (2, 7, 0.0, np.float32), (5, 7, 0.3, np.float64)]
+    return [Case.of(f"N={n}, K={k}, eps={e}" + (", float64" if dt is np.float64 else ""),
+                    logits=(rng.standard_normal((n, k)) * 3).astype(dt),
                     target=rng.integers(0, k, n).astype(np.int64), eps=e)
-            for n, k, e in specs]
+            for n, k, e, dt in specs]
 
 
-def _ls_ref(c: Case, others: bool = False, total: bool = False) -> Outputs:
+def _ls_ref(c: Case, others: bool = False, total: bool = False,
+            targets: torch.dtype | None = None) -> Outputs:
+    """The loss in the logits' dtype; ``targets`` builds the smoothed targets in another dtype
+    (a float32 ``q`` against float64 logits)."""
     z = f64(c.logits)
     n, k = z.shape
     target = torch.from_numpy(np.asarray(c.target))
-    q = torch.full((n, k), c.eps / (k - 1) if others else c.eps / k, dtype=z.dtype)
+    q = torch.full((n, k), c.eps / (k - 1) if others else c.eps / k, dtype=targets or z.dtype)
     q[torch.arange(n), target] = 1 - c.eps if others else 1 - c.eps + c.eps / k
     loss = -(q * z.log_softmax(dim=1)).sum(dim=1)
-    return (np.asarray((loss.sum() if total else loss.mean()).item(), dtype=np.float32),)
+    return (np.asarray((loss.sum() if total else loss.mean()).item(), dtype=c.logits.dtype),)
+
+
+def _ls_float64(c: Case) -> bool:
+    return np.asarray(c.logits).dtype == np.float64
+
+
+def _ls_compare(c: Case, got: Outputs) -> str | None:
+    """float32 cases at the course's float32 tolerances, float64 cases at float64's."""
+    tol = 1e-11 if _ls_float64(c) else 1e-4
+    return compare_outputs(got, _ls_ref(c), rtol=tol, atol=tol)
 
 
 @exercise(points=10, cases=_ls_cases, reference=_ls_ref,
@@ -293,9 +308,15 @@ def _ls_ref(c: Case, others: bool = False, total: bool = False) -> Outputs:
                       lambda c: _ls_ref(c, total=True), when=lambda c: c.logits.shape[0] > 1),
               Mistake("no-smoothing",
                       "the targets are not smoothed: this is plain cross-entropy",
-                      changed(_ls_ref, eps=lambda c: 0.0), when=lambda c: c.eps > 0)),
-          title="label smoothing",
-          covers="batch 1–6, 3 to 1,000 classes, ε from 0 to 0.5",
+                      changed(_ls_ref, eps=lambda c: 0.0), when=lambda c: c.eps > 0),
+              Mistake("float32-targets",
+                      "the loss on float64 logits is off in the 8th digit: the smoothed targets "
+                      "were made in float32; build q in the logits' dtype "
+                      "(torch.full(..., dtype=logits.dtype))",
+                      lambda c: _ls_ref(c, targets=torch.float32), when=_ls_float64)),
+          check=_ls_compare, title="label smoothing",
+          covers="batch 1–6, 3 to 1,000 classes, ε from 0 to 0.5, float32 and float64 logits "
+                 "(float64 at a float64 tolerance)",
           summary="Inception v3's label-smoothed cross-entropy, without the library loss")
 def label_smoothing_loss(logits, target, eps):
     """Cross-entropy against label-smoothed targets, averaged over the batch.

@@ -31,6 +31,7 @@ PLANTED = [
     ("deform_conv2d", *first("offset = torch.zeros_like(offset)"), "offsets-ignored"),
     ("deform_conv2d", *first("mask = None"), "mask-ignored"),
     ("deform_conv2d", BASES, BASES.replace(" - padding", ""), "padding-ignored"),
+    ("deform_conv2d", "(wt * inside * valid)", "(wt * inside)", "border-gradient"),
     ("deform_conv2d", *first("return torch.nn.functional.conv2d(x, weight, bias, padding=padding)"),
      "forbidden-api"),
     ("dilation_offsets", "(d - 1)", "d", "factor-d"),

@@ -41,6 +41,8 @@ PLANTED = [
      "    q[torch.arange(N), target] = 1 - eps", "smoothing-over-others-only"),
     ("label_smoothing_loss", ".sum(dim=1).mean()", ".sum(dim=1).sum()", "sum-not-mean"),
     ("label_smoothing_loss", *first("eps = 0.0"), "no-smoothing"),
+    ("label_smoothing_loss", "q = torch.full((N, K), eps / K, dtype=logits.dtype)",
+     "q = torch.full((N, K), eps / K)", "float32-targets"),
     ("train_inception", "return torch.cat([b1, b3, b5, bp], dim=1)",
      "return torch.cat([b1, b3, b5, 2 * bp], dim=1)", "training-curve"),
     ("train_inception", "return torch.cat([b1, b3, b5, bp], dim=1)",
