@@ -68,8 +68,11 @@ release: $(STAMP)
 	done
 	@echo "Student edition written to release/"
 
+# One table: operator ratios, grading seconds per chapter, batch students per minute (threads
+# and Dask), beside issue 12's figures; also written to _build/bench/table.md.
+# BENCH_ARGS="--quick" for a smoke run, "--sections ops,grading" to pick sections.
 bench: setup
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 # Single-point mutants of each chapter's solutions graded by its hidden tests: a table, and
 # _build/mutants/report.md and report.json. MUTANTS_ARGS="ch02 --training 2" narrows or widens it.

@@ -171,8 +171,10 @@ def grade_batch(args: argparse.Namespace) -> int:
         return _error(str(exc), EXIT_NO_SANDBOX)
     except (ValueError, OSError) as exc:
         return _error(str(exc), EXIT_INPUT)
+    refs = ", ".join(f"{ch} {how}" for ch, how in report.reference.items() if how != "none")
     print(f"graded {len(report.graded)}, could not grade {len(report.failed)}, unchanged "
-          f"{len(report.skipped)} -> {args.out / 'scores.csv'}")
+          f"{len(report.skipped)} -> {args.out / 'scores.csv'}"
+          + (f"; reference runs: {refs}" if refs else ""))
     return EXIT_OK
 
 

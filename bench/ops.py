@@ -368,3 +368,45 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
+
+
+#: The rows of ``python -m bench``'s one table (issue 12's operators), by case name:
+#: what issue 12 says they cost today (one range per kind of layer; it does not say which
+#: pass) — None where it gives no figure.
+TABLE_CASES: dict[str, str | None] = {
+    "3x3 64->64 @56": "1.65–2.65×",
+    "3x3 128->128 @28": "1.65–2.65×",
+    "3x3 256->256 @14": "1.65–2.65×",
+    "grouped 3x3 128->128 g32 @28": "4.6–13× (noisy)",
+    "depthwise 3x3 128 @28": "4.6–5.2×",
+    "transposed 4x4 s2 64->32 @28": None,
+}
+
+
+def table_rows(*, device: str = "cpu", quick: bool = False,
+               clock: str = "wall") -> list[dict[str, Any]]:
+    """The operator rows of ``python -m bench``'s table: for each case of
+    :data:`TABLE_CASES`, the forward and the forward + backward ratio convlab / PyTorch, with
+    today's figure and the target. ``quick``: 2 repeats after 1 warm-up (a smoke run)."""
+    dev = torch.device(device)
+    repeats, warmup = (2, 1) if quick else (15, 3)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        repeats, warmup = repeats * 4, warmup * 4
+    torch.manual_seed(0)
+    rows = []
+    for case in CASES:
+        if case.name not in TABLE_CASES:
+            continue
+        r = run_case(case, dev, repeats, warmup, CLOCKS["wall" if dev.type == "cuda" else clock])
+        today = TABLE_CASES[case.name]
+        for kind, ratio, target in (("forward", r["forward_ratio"], case.target[0]),
+                                    ("forward+backward", r["forward_backward_ratio"],
+                                     case.target[1])):
+            rows.append({"section": "operators (convlab / PyTorch time)",
+                         "measure": f"{case.op} {case.name.replace('->', '→')}, {kind}",
+                         "value": f"{ratio:.2f}×", "today": today or "—",
+                         "target": "—" if target is None else f"≤ {target:g}×",
+                         "raw": ratio})
+    return rows
