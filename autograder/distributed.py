@@ -18,8 +18,11 @@ sandboxed :class:`~autograder.engine.Grader` as the local executor. So:
 
 Requirements on the workers: the same Python environment (``pip install 'convlab[cluster]'``),
 bubblewrap, and the submissions folder at the same path (a shared file system, as clusters
-have). The course secret travels to the workers inside the grader factory, over the cluster's
-own connections: run the scheduler on a private network, or with TLS.
+have); the output folder too, for the training checks' reference runs, which the batch computes
+once into ``OUT/reference/`` and every worker loads (:mod:`autograder.reference`) — a worker
+that cannot read them trains its own, with the same results, only slower. The course secret
+travels to the workers inside the grader factory, over the cluster's own connections: run the
+scheduler on a private network, or with TLS.
 
 Usage::
 
