@@ -58,7 +58,7 @@ from torch.autograd.function import once_differentiable
 
 from ..analysis.shapes import effective_kernel_size
 from ._args import Geometry, conv2d_geometry
-from .im2col import correlate, correlate_weight_grad, crop2d, pad2d, scatter
+from .im2col import correlate, correlate_weight_grad, crop2d, pad2d, pad2d_scratch, scatter
 
 IntOrPair = int | Sequence[int]
 
@@ -126,7 +126,7 @@ def _input_grad_by_correlation(
     if geo.stride != (1, 1) or min(pad) < 0:
         return None
     n, c_out, cg = dy.shape[0], weight.shape[0], weight.shape[1]
-    dyp = pad2d(dy.reshape(n, c_out, *geo.out), pad)  # (N, C_out, H + d(kH − 1), ...)
+    dyp = pad2d_scratch(dy.reshape(n, c_out, *geo.out), pad)  # (N, C_out, H + d(kH − 1), ...)
     flipped = weight.view(g, c_out // g, cg, kh, kw).flip(-2, -1).transpose(1, 2)
     flipped = flipped.reshape(g, cg, c_out // g * kh * kw)  # (G, C_in/G, O·kH·kW)
     dx = correlate(dyp, flipped, geo.kernel, (1, 1), geo.dilation, size)  # (N, G, C_in/G, H·W)
@@ -149,14 +149,14 @@ class _Conv2d(torch.autograd.Function):
         geo: Geometry,
     ) -> torch.Tensor:
         n, c_out, g = x.shape[0], weight.shape[0], geo.groups
-        xp = pad2d(x, geo.pad)  # (N, C_in, H_p, W_p)
+        xp = pad2d_scratch(x, geo.pad)  # (N, C_in, H_p, W_p), a reused buffer
         w = weight.reshape(g, c_out // g, -1)  # (G, O, K)
         y = correlate(xp, w, geo.kernel, geo.stride, geo.dilation, geo.out)  # (N, G, O, L)
         out = y.view(n, c_out, *geo.out)  # (N, C_out, H_out, W_out)
         if bias is not None:
             out += bias[:, None, None]
         ctx.geo, ctx.has_bias, ctx.x_size = geo, bias is not None, tuple(x.shape[2:])
-        ctx.save_for_backward(xp, weight)  # the padded input: xp is x itself without padding
+        ctx.save_for_backward(x, weight)  # padded again in the backward pass
         return out
 
     @staticmethod
@@ -164,9 +164,11 @@ class _Conv2d(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: torch.autograd.function.FunctionCtx, grad_out: torch.Tensor
     ) -> tuple[torch.Tensor | None, ...]:
-        xp, weight = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
         geo: Geometry = ctx.geo
-        n, c_out, g = xp.shape[0], weight.shape[0], geo.groups
+        n, c_out, g = x.shape[0], weight.shape[0], geo.groups
+        top, bottom, left, right = geo.pad
+        size = (x.shape[2] + top + bottom, x.shape[3] + left + right)  # (H_p, W_p)
         length = geo.out[0] * geo.out[1]
         dy = grad_out.contiguous().view(n, g, c_out // g, length)  # (N, G, O, L)
         grad_x = grad_w = grad_b = None
@@ -174,10 +176,10 @@ class _Conv2d(torch.autograd.Function):
             grad_x = _input_grad_by_correlation(dy, weight, geo, ctx.x_size)
             if grad_x is None:
                 w = weight.reshape(g, c_out // g, -1)  # (G, O, K)
-                size = tuple(xp.shape[2:])
                 dxp = scatter(dy, w, size, geo.kernel, geo.stride, geo.dilation, geo.out)
                 grad_x = crop2d(dxp, geo.pad, ctx.x_size)  # (N, C_in, H_p, W_p) -> (N, C_in, H, W)
         if ctx.needs_input_grad[1]:
+            xp = pad2d_scratch(x, geo.pad)  # after the input gradient, which shares the buffer
             dw = correlate_weight_grad(dy, xp, geo.kernel, geo.stride, geo.dilation, geo.out)
             grad_w = dw.view(weight.shape)  # (G, O, K) -> (C_out, C_in/G, kH, kW)
         if ctx.has_bias and ctx.needs_input_grad[2]:

@@ -115,26 +115,56 @@ CUDA_COLUMN_BLOCK_BYTES = 2**30
 _WORKSPACE = threading.local()
 
 
-def columns_buffer(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+def columns_buffer(
+    shape: tuple[int, ...], like: torch.Tensor, slot: str = "columns"
+) -> torch.Tensor:
     """A scratch tensor of ``shape`` for one block of columns, reused from call to call.
 
-    On the CPU one flat buffer per thread and dtype is kept and grown as needed, so that the
-    columns of every block of every call land in memory already mapped: a fresh block of
-    megabytes costs a page fault per 4 KiB page on first touch, which on the bench machine made
-    up a quarter of a 3×3 layer's forward + backward time. The caller must be done with the
-    columns before it asks for the next block. Elsewhere (CUDA's caching allocator already reuses
-    memory) it is a fresh tensor.
+    On the CPU one flat buffer per thread, dtype and ``slot`` is kept and grown as needed, so
+    that the columns of every block of every call land in memory already mapped: a fresh block
+    of megabytes costs a page fault per 4 KiB page on first touch, which on the bench machine
+    made up a quarter of a 3×3 layer's forward + backward time. The caller must be done with the
+    columns before it asks for the next block of the same slot (``"columns"``; ``"padded"`` holds
+    a padded input, :func:`pad2d_scratch`; ``"sums"`` the depthwise partial sums). Elsewhere
+    (CUDA's caching allocator already reuses memory) it is a fresh tensor.
     """
     numel = 1
     for size in shape:
         numel *= size
     if like.device.type != "cpu":
         return like.new_empty(shape)
-    buffers: dict[torch.dtype, torch.Tensor] = _WORKSPACE.__dict__.setdefault("buffers", {})
-    buf = buffers.get(like.dtype)
+    buffers: dict[tuple[str, torch.dtype], torch.Tensor] = _WORKSPACE.__dict__.setdefault(
+        "buffers", {}
+    )
+    buf = buffers.get((slot, like.dtype))
     if buf is None or buf.numel() < numel:
-        buf = buffers[like.dtype] = like.new_empty(numel)
+        buf = buffers[(slot, like.dtype)] = like.new_empty(numel)
     return buf[:numel].view(shape)
+
+
+def pad2d_scratch(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """:func:`pad2d` into a reused buffer (:func:`columns_buffer`'s ``"padded"`` slot).
+
+    Only the four border strips are zeroed and the interior is copied once, into memory that is
+    already mapped: a fresh zero-filled padded copy of a layer's input cost the bench's depthwise
+    layer half its forward time in page faults. The result is scratch, overwritten by the next
+    call on this thread: it must not be kept (an autograd Function saves the unpadded input and
+    pads again in its backward pass). Returns ``x`` itself when there is nothing to pad.
+
+    Shape: (N, C, H, W) -> (N, C, H + top + bottom, W + left + right)
+    """
+    top, bottom, left, right = pad
+    if not any(pad):
+        return x
+    n, c, h, w = x.shape
+    hp, wp = h + top + bottom, w + left + right
+    out = columns_buffer((n, c, hp, wp), x, "padded")
+    out[:, :, :top].zero_()
+    out[:, :, top + h :].zero_()
+    out[:, :, top : top + h, :left].zero_()
+    out[:, :, top : top + h, left + w :].zero_()
+    out[:, :, top : top + h, left : left + w] = x
+    return out
 
 
 #: The smaller blocks of the oneDNN path (:func:`product_nt`): with the columns in a reused
@@ -365,17 +395,17 @@ def _correlate_by_shift(
     length = ho * wp - (kernel[1] - 1) * dw  # up to the last output pixel, (H_out − 1)·W_p + W_out
     flat = xp.reshape(n, g, 1, hp * wp)
     taps = w.view(g, o, kernel[0] * kernel[1], 1)
-    y = None
+    y = columns_buffer((n, g, o, length), xp, "sums")  # (N, G, O, length), reused memory
     for t, (i, j) in enumerate(_taps(kernel)):
         start = i * dh * wp + j * dw
         shifted = flat[..., start : start + length]  # (N, G, 1, length)
-        if y is None:
-            y = shifted * taps[:, :, t]  # (N, G, O, length)
+        if t == 0:
+            torch.mul(shifted, taps[:, :, t], out=y)
         else:
             y.addcmul_(shifted, taps[:, :, t])
-    assert y is not None
     window = y.as_strided((n, g, o, ho, wo), (g * o * length, o * length, length, wp, 1))
-    return window.contiguous().view(n, g, o, ho * wo)  # (N, G, O, L)
+    # a copy out of the reused buffer, even where the window is the whole of it
+    return window.clone(memory_format=torch.contiguous_format).view(n, g, o, ho * wo)
 
 
 def _scatter_by_tap(
