@@ -17,7 +17,7 @@ from convlab.exercises.lines import TracerTampered, _settrace, count_student_lin
 from convlab.exercises.registry import chapter_of_module
 from convlab.exercises.scaffold import graded_cell_source, skeleton
 from convlab.exercises.spec import Case, Exercise, Mistake, declare
-from convlab.exercises.training import TrainingExercise, reference_run
+from convlab.exercises.training import TrainingExercise, Uniform, reference_run
 
 
 # -- the vocabulary ----------------------------------------------------------------------------
@@ -210,6 +210,19 @@ def test_a_fabricated_training_run_is_caught(kc, ex):
     assert not verdict.passed and "diverges from the reference after step" in verdict.message
     verdict = short.judge([case], [(losses[:5], *(w for _, w in weights))])
     assert not verdict.passed and "loss curve has shape" in verdict.message
+
+
+def test_an_initialisation_rule_accepts_its_own_draws_and_names_a_slip():
+    """A module check's rule passes right draws (a hundred entries and more), names the draws
+    of a slip's bound, and refuses all-zero or one-signed values."""
+    rule = Uniform(0.5, (("half-bound", 0.25),), zero="zeros")
+    rng = np.random.default_rng(0)
+    for n in (96, 1000):
+        assert all(rule.problem("w", rng.uniform(-0.5, 0.5, n)) is None for _ in range(300))
+        assert rule.problem("w", rng.uniform(-0.25, 0.25, n))[0] == "half-bound"
+    assert rule.problem("b", np.zeros(96))[0] == "zeros"
+    mistake, reason = rule.problem("w", rng.uniform(0.0, 0.5, 96))
+    assert mistake == "" and "both signs" in reason
 
 
 def test_the_reference_run_is_computed_once_per_seed_and_device():

@@ -180,11 +180,11 @@ class Uniform:
     """An initialisation rule: every entry drawn from ``U(−bound, bound)``.
 
     ``slips`` are ``(mistake name, the bound that mistake draws from)``: a parameter whose
-    values fit one of those bounds instead is named by that mistake, and values that are all zero
-    by ``zero`` (when given). :meth:`problem` accepts
-    values within ``bound`` (float32 rounding aside) whose largest and smallest entries reach
-    past ``±bound·(1 − q)``, ``q`` set by the number of entries so that right values are refused
-    with probability below :data:`INIT_MISS`.
+    values fit one of those bounds instead is named by that mistake, and values that are all
+    zero by ``zero`` (when given). :meth:`fits` accepts values within ``bound`` (float32
+    rounding aside) whose largest and smallest entries reach past ``±bound·(1 − q)``, ``q`` set
+    by the number of entries so that right values are refused with probability below
+    :data:`INIT_MISS`.
     """
 
     bound: float
