@@ -153,10 +153,11 @@ def _gradient_case(c: Case) -> bool:
 
 def _offset_gradient(c: Case) -> np.ndarray:
     """d(sum of the output)/d(offset), by autograd through convlab's deformable convolution."""
-    off = f64(c.offset).requires_grad_(True)
-    y = _deform_conv2d(f64(c.x), off, f64(c.weight), f64(c.bias), padding=c.padding,
-                       mask=f64(c.mask))
-    (g,) = torch.autograd.grad(y.sum(), off)
+    with torch.enable_grad():
+        off = f64(c.offset).requires_grad_(True)
+        y = _deform_conv2d(f64(c.x), off, f64(c.weight), f64(c.bias), padding=c.padding,
+                           mask=f64(c.mask))
+        (g,) = torch.autograd.grad(y.sum(), off)
     return like(g, c.offset)
 
 
@@ -223,14 +224,15 @@ class GradientExercise(Exercise):
             offset = kwargs["offset"].requires_grad_(True)
         else:
             offset = args[named.names.index("offset")].requires_grad_(True)
-        out = func(*args, **kwargs)
-        outputs = to_plain_outputs(out)
-        if not (isinstance(out, torch.Tensor) and out.requires_grad):
-            raise StudentOutputError(
-                "no gradient reaches the offsets: the output must depend on offset through "
-                "differentiable tensor operations (no .detach(), .item(), .numpy() or rounding "
-                "of the positions before the bilinear weights)")
-        (grad,) = torch.autograd.grad(out.sum(), offset, allow_unused=True)
+        with torch.enable_grad():  # whatever the notebook set
+            out = func(*args, **kwargs)
+            outputs = to_plain_outputs(out)
+            if not (isinstance(out, torch.Tensor) and out.requires_grad):
+                raise StudentOutputError(
+                    "no gradient reaches the offsets: the output must depend on offset through "
+                    "differentiable tensor operations (no .detach(), .item(), .numpy() or "
+                    "rounding of the positions before the bilinear weights)")
+            (grad,) = torch.autograd.grad(out.sum(), offset, allow_unused=True)
         if grad is None:
             raise StudentOutputError("no gradient reaches the offsets: the output does not "
                                      "depend on them through autograd")
