@@ -141,3 +141,45 @@ def test_column_buffer_is_reused_per_dtype() -> None:
     assert c.dtype == torch.float64 and c.data_ptr() != a.data_ptr()
     big = im2col_module.columns_buffer((100, 100), like)
     assert big.shape == (100, 100) and big.numel() == 10_000
+
+
+@st.composite
+def undilated_transpose_cases(draw: st.DrawFn) -> dict:
+    """A float64 conv_transpose2d call with dilation 1 (the per-phase path), any stride up to 4
+    (also larger than the kernel, leaving phases without taps), padding and output_padding."""
+    g = draw(st.integers(1, 3), label="groups")
+    cg, og = draw(st.integers(1, 3), label="c/g"), draw(st.integers(1, 3), label="o/g")
+    k = draw(st.tuples(st.integers(1, 5), st.integers(1, 5)), label="kernel")
+    size = draw(st.tuples(st.integers(1, 6), st.integers(1, 6)), label="size")
+    s = draw(st.tuples(st.integers(1, 4), st.integers(1, 4)), label="stride")
+    p = draw(st.tuples(st.integers(0, 4), st.integers(0, 4)), label="padding")
+    op = tuple(draw(st.integers(0, s[i] - 1), label="output_padding") for i in (0, 1))
+    try:
+        for i in (0, 1):
+            conv_transpose_output_size(size[i], k[i], s[i], p[i], op[i])
+    except ValueError:
+        assume(False)
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**16), label="seed"))
+    n = draw(st.integers(1, 2), label="N")
+    x = torch.randn(n, g * cg, *size, generator=gen, dtype=torch.float64)
+    weight = torch.randn(g * cg, og, *k, generator=gen, dtype=torch.float64)
+    bias = torch.randn(g * og, generator=gen, dtype=torch.float64)
+    return dict(x=x, weight=weight, bias=bias,
+                kwargs=dict(stride=s, padding=p, output_padding=op, groups=g))
+
+
+@settings(deadline=None, derandomize=True, max_examples=60)
+@given(case=undilated_transpose_cases())
+def test_conv_transpose2d_by_phases_matches_pytorch(case: dict) -> None:
+    _agree(conv_transpose2d, F.conv_transpose2d, case)
+
+
+def test_conv_transpose2d_phase_plan_covers_every_output_row() -> None:
+    from convlab.functional.conv_transpose import _phase_plan
+
+    for size, kernel, stride, pad, extra in [(5, 4, 2, 1, 0), (3, 1, 3, 0, 2), (4, 5, 3, 4, 1)]:
+        out = conv_transpose_output_size(size, kernel, stride, pad, extra)
+        plan = _phase_plan(size, out, kernel, stride, pad)
+        covered = sorted(y for p in plan for y in range(p.first, out, stride))
+        assert covered == list(range(out))
+        assert sum(p.taps for p in plan) <= kernel

@@ -67,9 +67,10 @@ def im2col(
 
     ``cols[n, c, i, j, h, w] = x[n, c, h·s_h + i·d_h, w·s_w + j·d_w]``
 
+    Built on ``x``'s own strides, so a window cut out of a larger tensor needs no copy either.
+
     Shape: (N, C, H_p, W_p) -> (N, C, kH, kW, H_out, W_out)
     """
-    x = x.contiguous()
     sn, sc, sh, sw = x.stride()
     return x.as_strided(
         (x.shape[0], x.shape[1], kernel[0], kernel[1], out[0], out[1]),
