@@ -342,10 +342,12 @@ def test_cache_executes_only_what_changed(root: Path, tmp_path: Path) -> None:
     """Build a two-page book, edit one page's code, rebuild: only that page executes; an edit
     to prose executes nothing; the Chinese edition takes every page from the cache, shows the
     translation, and both strict builds stay clean."""
-    pages = {"book/a": _page("Page A", "print(6 * 7)"),
+    code_a = "from myst_nb import glue\nglue('answer', 6 * 7, display=False)\nprint(6 * 7)"
+    prose_a = "The answer is {glue:text}`answer`."
+    pages = {"book/a": _page("Page A", code_a, prose_a),
              "book/b": _page("Page B", "print('b', 1)")}
     src = _small_book(root, tmp_path / "src", pages,
-                      {"book/a": {"Page A": "页面 A", "Some prose.": "一些文字。"}})
+                      {"book/a": {"Page A": "页面 A", prose_a: "答案是 {glue:text}`answer`。"}})
     out = tmp_path / "out"
     first = _build(src, out)
     assert first["returncode"] == 0, first["log"][-4000:]
@@ -355,7 +357,7 @@ def test_cache_executes_only_what_changed(root: Path, tmp_path: Path) -> None:
     assert second["returncode"] == 0, second["log"][-4000:]
     assert _executed(second["log"]) == ["b"], second["log"][-4000:]
     assert "b 2" in (out / "_build/html/book/b.html").read_text(encoding="utf-8")
-    (src / "book/a.md").write_text(_page("Page A", "print(6 * 7)", "Other prose."),
+    (src / "book/a.md").write_text(_page("Page A", code_a, prose_a + "\n\nOther prose."),
                                    encoding="utf-8")
     third = _build(src, out)
     assert third["returncode"] == 0 and _executed(third["log"]) == []
@@ -364,7 +366,8 @@ def test_cache_executes_only_what_changed(root: Path, tmp_path: Path) -> None:
     assert zh["returncode"] == 0, zh["log"][-4000:]
     assert _executed(zh["log"]) == [], "the Chinese edition executed a page again"
     page = (out / "_build/html/zh/book/a.html").read_text(encoding="utf-8")
-    assert "页面 A" in page and "42" in page
+    assert "页面 A" in page
+    assert '答案是 <span class="pasted-text">42</span>' in page, "a glued value in a translation"
     assert '<html lang="zh-CN"' in page
     for build in (first, second, third, zh):
         assert not [line for line in build["log"].splitlines() if SPHINX_PROBLEM.search(line)]

@@ -13,6 +13,11 @@
   relative, so that it works from ``file://`` as well as over HTTP, with ``hreflang``; the
   page's head lists the same pages as ``<link rel="alternate" hreflang=...>``, and ``<html
   lang>`` carries the edition's BCP 47 tag (``zh-CN``, not Sphinx's ``zh_CN``).
+* Glued values in translated messages: Sphinx parses each translated message as a little
+  document of its own, where myst-nb's ``{glue:text}`` roles would find no glue data ("No key
+  ... found in glue data for this document") because myst-nb keeps the page's notebook renderer
+  on the page's document only while it parses it. The page's renderer is remembered (per
+  document name) and lent to its translated messages, so a glued number shows in every edition.
 * Chinese search: the Chinese edition's search index is segmented by jieba (Sphinx's Chinese
   search language), which is taught the glossary's Chinese terms as words, so that a term such
   as 分组卷积 is indexed whole and a search for it finds its pages.
@@ -102,6 +107,56 @@ def language_links_html(links: list[tuple[str, str, str | None]]) -> str:
                          f'rel="alternate">{html.escape(label)}</a>')
     return ('<nav class="convlab-languages" aria-label="Language / 语言">'
             + " / ".join(parts) + "</nav>")
+
+
+#: The notebook renderer of the page last read (see the module's notes).
+_PAGE_RENDERERS: dict[str, Any] = {}
+
+
+def _docname(document: nodes.document) -> str | None:
+    env = getattr(document.settings, "env", None)
+    return getattr(env, "docname", None)
+
+
+def _lend_page_renderer_to_messages() -> None:
+    """Let ``{glue:...}`` roles in a translated message read the glue data of their page."""
+    import myst_nb.ext.glue.directives as glue_directives
+    import myst_nb.ext.glue.roles as glue_roles
+    import myst_nb.sphinx_ as nb_sphinx
+
+    if getattr(nb_sphinx.load_renderer, "convlab_remembers", False):
+        return
+    load_renderer = nb_sphinx.load_renderer
+
+    def remembering_load_renderer(name: str) -> Any:
+        renderer_class = load_renderer(name)
+
+        def make(mdit_renderer: Any, logger: Any) -> Any:
+            renderer = renderer_class(mdit_renderer, logger)
+            _PAGE_RENDERERS["last"] = renderer  # one page at a time in each reading process
+            return renderer
+
+        return make
+
+    remembering_load_renderer.convlab_remembers = True  # type: ignore[attr-defined]
+    nb_sphinx.load_renderer = remembering_load_renderer
+
+    for module in (glue_roles, glue_directives):
+        retrieve = module.retrieve_glue_data
+
+        def retrieve_with_page(document: nodes.document, key: str,
+                               retrieve: Any = retrieve) -> Any:
+            renderer = _PAGE_RENDERERS.get("last")
+            if "nb_renderer" in document or renderer is None \
+                    or _docname(renderer.renderer.document) != _docname(document):
+                return retrieve(document, key)
+            document["nb_renderer"] = renderer  # a translated message's own little document
+            try:
+                return retrieve(document, key)
+            finally:
+                del document["nb_renderer"]
+
+        module.retrieve_glue_data = retrieve_with_page
 
 
 def _add_templates(app: Sphinx, config: Config) -> None:
@@ -278,6 +333,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _add_templates)
     app.connect("builder-inited", _chinese_search_words)
     app.connect("html-page-context", _add_language_links)
+    _lend_page_renderer_to_messages()
     app.add_js_file(PAGE_JS, loading_method="defer")
     app.setup_extension("convlab_assignments")
     app.add_directive("conv-arithmetic-explorer", ConvArithmeticExplorer)
