@@ -183,3 +183,25 @@ def test_conv_transpose2d_phase_plan_covers_every_output_row() -> None:
         covered = sorted(y for p in plan for y in range(p.first, out, stride))
         assert covered == list(range(out))
         assert sum(p.taps for p in plan) <= kernel
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(padding=1, groups=2), dict(padding=(0, 2), dilation=(1, 2), groups=3)]
+)
+def test_grouped_by_shifted_products_gradcheck_float64(kwargs: dict) -> None:
+    # stride 1, several channels per group: one batched product per kernel tap, no columns
+    gen = torch.Generator().manual_seed(11)
+    g = kwargs["groups"]
+    x = torch.randn(2, 2 * g, 4, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3 * g, 2, 3, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3 * g, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *t: conv2d(*t, **kwargs), (x, w, b))
+
+
+def test_grouped_by_shifted_products_blocks_of_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    gen = torch.Generator().manual_seed(12)
+    x = torch.randn(5, 8, 6, 7, generator=gen)
+    w = torch.randn(8, 2, 3, 3, generator=gen)
+    ref = F.conv2d(x, w, padding=1, groups=4)
+    monkeypatch.setattr(im2col_module, "SHIFTED_BLOCK_BYTES", 1)  # one sample per block
+    torch.testing.assert_close(conv2d(x, w, padding=1, groups=4), ref, **TOL)
