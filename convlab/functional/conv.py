@@ -20,25 +20,48 @@ backward pass is written by hand: ``dW = Σ_n dY_n · cols_nᵀ`` and ``dX = col
 forward pass of a transposed convolution, or, at stride 1, the same ``dX`` as a correlation of
 the padded ``dY`` with the flipped, channel-swapped kernel.
 
-What makes it fast (on the CPU; every step is still a plain tensor operation):
+What makes it fast (on the CPU; every step is still a plain tensor operation, and no step
+calls a convolution: the library routines used are matrix products):
 
 * **One large matrix product per block.** Almost all the work is the ``(O, K)·(K, b·L)``
   product, so it must run at the GEMM's peak: the samples of a block sit side by side in each
   row of the columns, making one wide product per group instead of one per sample, and the
-  weight gradient's sum over samples happens inside its product. In float32 the products go to
-  oneDNN's GEMM (the kernels behind ``F.conv2d``; PyTorch's ``matmul`` calls MKL, whose sgemm
-  took twice the time on the bench's AMD CPU), see :func:`.im2col.product_nt`.
-* **Cache-sized blocks, memory reused.** Columns are built for about 16 MiB of samples at a time
-  (:data:`.im2col.COLUMN_BLOCK_BYTES`) into one buffer kept from call to call
+  weight gradient's sum over samples happens inside its product.
+* **Which GEMM.** In float32 the products go to oneDNN's inner product
+  (``torch.ops.mkldnn._linear_pointwise``, see :func:`.im2col.product_nt`): a plain
+  ``a · bᵀ`` matrix product, from the library whose kernels are also behind ``F.conv2d``.
+  PyTorch's public ``torch.matmul`` calls MKL instead, whose sgemm ran these products at
+  75–105 GFLOP/s on the bench's AMD EPYC against oneDNN's 175–240 (one thread): with
+  ``torch.matmul`` (``python -m bench.ops --public-gemm``, or where the private op is missing)
+  the dense 3×3 layers take 2.5–2.7× ``F.conv2d``'s time instead of 1.1–1.3×.
+* **Cache-sized blocks, memory reused.** Columns are built for about 8–16 MiB of samples at a
+  time (:data:`.im2col.COLUMN_BLOCK_BYTES`) into one buffer kept from call to call
   (:func:`.im2col.columns_buffer`): fresh megabytes cost a page fault per 4 KiB on first touch,
-  which took a quarter of a layer's forward + backward time before the buffer was reused.
+  which took a quarter of a layer's forward + backward time before the buffer was reused. The
+  padded input goes to a second reused buffer (:func:`.im2col.pad2d_scratch`, only its border
+  strips zeroed): in a profile of the depthwise layer, filling a fresh zero-padded copy took
+  half its forward time.
 * **Layouts that need no second copy.** The strided im2col view is copied once, straight into
   the (K, b·L) layout the product reads; the columns are not kept for the backward pass (it
   rebuilds them block by block, so a layer costs the memory of its input, not ``kH·kW`` times
   it); at stride 1 the input gradient is a correlation (one product on the input's grid) rather
   than a product the size of the columns followed by ``kH·kW`` scattered adds.
-* **Depthwise layers skip the product.** With one input channel per group each group's product
-  is a length-``kH·kW`` dot product; the taps are accumulated over the strided view instead.
+* **One product per kernel tap where columns cost more than they save.** At stride 1 the
+  output laid out with the padded input's row pitch ``W_p`` is ``Σ_ij W_ij · X_ij``, where
+  ``X_ij`` is the flattened padded input shifted by ``i·d_h·W_p + j·d_w``: a contiguous slice
+  read in place. Grouped layers with few channels per group take one batched product per tap
+  this way (:func:`.im2col._correlate_by_shifted_products`; the bench's g=32 layer went from
+  about 2.2× ``F.conv2d``'s forward time to about 1×), and depthwise layers, whose per-tap
+  product is a scaling, one multiply-add per tap (:func:`.im2col._correlate_by_shift`).
+
+Where the time still goes: in a dense layer the GEMM alone takes about as long as the whole of
+``F.conv2d``, and the columns (``kH·kW`` copies of the input), the padded copy and the output's
+reordering add 20–30 % to it. oneDNN's direct convolution kernel has none of these: it reads
+the input once, in a channel-blocked layout, and keeps each output tile in registers across all
+``C_in·kH·kW`` multiply-adds. A depthwise layer does 9 multiply-adds per output and is bound by
+memory: the kernel reads the input and writes the output once, while tensor operations make a
+pass over the partial sums per tap (and copy the padded input and the output window), about
+twice its time.
 
 Example:
     >>> import torch
