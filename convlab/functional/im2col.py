@@ -12,9 +12,13 @@ Three products build both convolutions and their gradients from these: :func:`co
 :func:`correlate_weight_grad` (``Σ_n Y_n · cols_nᵀ``). Each works on blocks of samples
 (:data:`COLUMN_BLOCK_BYTES`) whose columns land in one reused buffer (:func:`columns_buffer`);
 large float32 products on the CPU go to oneDNN's GEMM (:func:`product_nt`), one product per
-group and block with the samples side by side; with one input channel per group (depthwise) the
-product of each group is a length-``kH·kW`` dot product and is accumulated tap by tap over the
-same view.
+group and block with the samples side by side. Where columns would cost more than the products
+that read them, nothing is copied: at stride 1 the output, laid out with the padded input's row
+pitch, is a sum over kernel taps of contiguous shifted slices of the flattened input, so grouped
+layers with few channels per group take one batched product per tap
+(:func:`_correlate_by_shifted_products`) and depthwise layers (one input channel per group, a
+length-``kH·kW`` dot product per output) one multiply-add per tap. Padded inputs and partial sums
+live in reused buffers too (:func:`pad2d_scratch`).
 
 Shape:
     - padded input: (N, C, H_p, W_p)
