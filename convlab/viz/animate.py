@@ -142,8 +142,17 @@ def _cell(ax: Axes, r: float, c: float, **kwargs: Any) -> None:
     ax.add_patch(Rectangle((c, -r - 1), 1, 1, **kwargs))
 
 
+def _figure(size: tuple[float, float], dpi: int) -> Figure:
+    """A figure drawn by Agg from the start (its layout is computed with the renderer that
+    draws the frames), outside pyplot (a notebook does not show it by itself)."""
+    fig = Figure(figsize=size, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _frame_image(fig: Figure) -> Image.Image:
-    canvas = FigureCanvasAgg(fig)
+    canvas = fig.canvas
+    assert isinstance(canvas, FigureCanvasAgg), "draw frames on a figure made by _figure"
     canvas.draw()
     return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
 
@@ -219,7 +228,7 @@ def sliding_animation(cases: Sequence[Mapping[str, int]], *, height: float = 2.4
                  c.get("dilation", 1)) for c in cases]
     stops = [window_frames(*s) for s in settings]
     style.apply()
-    fig = Figure(figsize=(style.WIDTH, height), dpi=dpi)
+    fig = _figure((style.WIDTH, height), dpi)
     axes = fig.subplots(1, len(cases), squeeze=False)[0]
     images = []
     for t in range(max(len(f) for f in stops)):
@@ -232,20 +241,38 @@ def sliding_animation(cases: Sequence[Mapping[str, int]], *, height: float = 2.4
     return _gif(images, ms)
 
 
-def _values(ax: Axes, a: np.ndarray, norm: TwoSlopeNorm, title: str) -> None:
-    ax.imshow(a, cmap="RdBu_r", norm=norm)
-    for (r, c), v in np.ndenumerate(a):
-        if v != 0:
-            ax.text(c, r, f"{v:g}", ha="center", va="center", fontsize=7,
-                    color="white" if abs(v) > 0.6 * norm.vmax else "black")
-    h, w = a.shape
-    ax.set_xticks(np.arange(-0.5, w, 1), minor=True)
-    ax.set_yticks(np.arange(-0.5, h, 1), minor=True)
-    ax.grid(which="minor", color="0.75", linewidth=0.5)
-    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    ax.set_title(title, fontsize=9)
+class _ValuesPanel:
+    """A grid of values on ``ax`` (colour and number per cell), updated in place per frame."""
+
+    def __init__(self, ax: Axes, shape: tuple[int, int], norm: TwoSlopeNorm,
+                 title: str = "") -> None:
+        self.norm = norm
+        self.image = ax.imshow(np.zeros(shape), cmap="RdBu_r", norm=norm)
+        self.texts = {(r, c): ax.text(c, r, "", ha="center", va="center", fontsize=7)
+                      for r, c in np.ndindex(*shape)}
+        h, w = shape
+        ax.set_xticks(np.arange(-0.5, w, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, h, 1), minor=True)
+        ax.grid(which="minor", color="0.75", linewidth=0.5)
+        ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        self.title = ax.set_title(title, fontsize=9)
+
+    def show(self, a: np.ndarray, title: str | None = None) -> None:
+        """Show ``a`` (of the panel's shape); zeros are left blank."""
+        self.image.set_data(a)
+        for (r, c), v in np.ndenumerate(a):
+            text = self.texts[(r, c)]
+            text.set_text(f"{v:g}" if v != 0 else "")
+            text.set_color("white" if abs(v) > 0.6 * float(self.norm.vmax) else "black")
+        if title is not None:
+            self.title.set_text(title)
+
+
+def _frame(xy: tuple[float, float], size: float, color: str, lw: float) -> Rectangle:
+    """An unfilled square with its top-left corner at image coordinates ``xy`` (col, row)."""
+    return Rectangle((xy[0] - 0.5, xy[1] - 0.5), size, size, fill=False, edgecolor=color, lw=lw)
 
 
 def _grid_size(height: float, rows: int, columns: Sequence[int]) -> tuple[float, float]:
@@ -297,24 +324,27 @@ def scatter_animation(x: torch.Tensor, w: torch.Tensor, stride: int, padding: in
     top = max(float(np.abs(canvas).max()), float(x64.abs().max()), 1e-12)
     norm = TwoSlopeNorm(0.0, -top, top)
     style.apply()
-    fig = Figure(figsize=_grid_size(height, length, (n, length, length)), dpi=dpi)
+    fig = _figure(_grid_size(height, length, (n, length, length)), dpi)
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [n, length, length]})
     green, red = style.COLORS["green"], style.COLORS["red"]
+    source = _ValuesPanel(axes[0], (n, n), norm, "input x")
+    source.show(x64.numpy())
+    stamp_panel = _ValuesPanel(axes[1], (length, length), norm)
+    sum_panel = _ValuesPanel(axes[2], (length, length), norm)
+    axes[2].add_patch(_frame((padding, padding), n_out, green, 2.2))
+    current = axes[0].add_patch(_frame((0, 0), 1, red, 2.0))
+    landing = [ax.add_patch(_frame((0, 0), k, red, 1.6)) for ax in axes[1:]]
     images = []
     for f, (stamp, total) in zip(stamps, added, strict=True):
         i, j = f.input
-        for ax in axes:
-            ax.clear()
-        _values(axes[0], x64.numpy(), norm, "input x")
-        axes[0].add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor=red, lw=2))
-        _values(axes[1], stamp, norm, f"stamp x[{i},{j}]·w at ({f.origin[0]}, {f.origin[1]})")
-        _values(axes[2], total, norm, f"sum of {i * n + j + 1} stamps")
-        for ax in axes[1:]:
-            ax.add_patch(Rectangle((f.origin[1] - 0.5, f.origin[0] - 0.5), k, k, fill=False,
-                                   edgecolor=red, lw=1.6))
-        axes[2].add_patch(Rectangle((padding - 0.5, padding - 0.5), n_out, n_out, fill=False,
-                                    edgecolor=green, lw=2.2))
-        fig.tight_layout(pad=0.4)
+        current.set_xy((j - 0.5, i - 0.5))
+        for frame in landing:
+            frame.set_xy((f.origin[1] - 0.5, f.origin[0] - 0.5))
+        stamp_panel.show(stamp, f"stamp x[{i},{j}]·w at ({f.origin[0]}, {f.origin[1]})")
+        sum_panel.show(total, f"sum of {i * n + j + 1} stamps")
+        if not images:  # the first frame's layout holds for all (nothing else moves)
+            fig.tight_layout(pad=0.4)
+            fig.tight_layout(pad=0.4)
         images.append(_frame_image(fig))
     return _gif(images, ms)
 
@@ -362,31 +392,31 @@ def zero_insertion_animation(x: torch.Tensor, w: torch.Tensor, stride: int, padd
     top = max(float(np.abs(out).max()), float(np.abs(c).max()), 1e-12)
     norm = TwoSlopeNorm(0.0, -top, top)
     style.apply()
-    fig = Figure(figsize=_grid_size(height, length, (length, k, n_out)), dpi=dpi)
+    fig = _figure(_grid_size(height, length, (length, k, n_out)), dpi)
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [length, k, n_out]})
     red, grey = style.COLORS["red"], style.COLORS["grey"]
-    role = roles.numpy()
+    _ValuesPanel(axes[0], (length, length), norm,
+                 f"s − 1 = {stride - 1} zeros inserted\nk − 1 − p = {k - 1 - padding} "
+                 "padding").show(c)
+    for (r, q), kind in np.ndenumerate(roles.numpy()):
+        if kind != 1:  # an inserted (0) or a padding (2) zero
+            axes[0].add_patch(Rectangle((q - 0.5, r - 0.5), 1, 1, facecolor=grey,
+                                        alpha=0.35 if kind == 0 else 0.12, lw=0))
+    _ValuesPanel(axes[1], (k, k), norm, "w flipped").show(flipped)
+    out_panel = _ValuesPanel(axes[2], (n_out, n_out), norm, "output")
+    window = axes[0].add_patch(_frame((0, 0), k, red, 1.8))
+    written = axes[2].add_patch(_frame((0, 0), 1, red, 1.8))
+    shown = np.zeros_like(out)
     images = []
-    for t, f in enumerate(stops):
-        for ax in axes:
-            ax.clear()
-        _values(axes[0], c, norm, f"zeros inserted (s − 1 = {stride - 1}), "
-                f"padded (k − 1 − p = {k - 1 - padding})")
-        for (r, q), kind in np.ndenumerate(role):
-            if kind != 1:  # an inserted (0) or a padding (2) zero
-                axes[0].add_patch(Rectangle((q - 0.5, r - 0.5), 1, 1, facecolor=grey,
-                                            alpha=0.35 if kind == 0 else 0.12, lw=0))
-        r0, c0 = f.origin
-        axes[0].add_patch(Rectangle((c0 - 0.5, r0 - 0.5), k, k, fill=False, edgecolor=red,
-                                    lw=1.8))
-        _values(axes[1], flipped, norm, "w flipped")
-        shown = np.zeros_like(out)
-        for g in stops[:t + 1]:
-            shown[g.output] = out[g.output]
-        _values(axes[2], shown, norm, "output")
-        i, j = f.output
-        axes[2].add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor=red, lw=1.8))
-        fig.tight_layout(pad=0.4)
+    for f in stops:
+        (r0, c0), (i, j) = f.origin, f.output
+        window.set_xy((c0 - 0.5, r0 - 0.5))
+        written.set_xy((j - 0.5, i - 0.5))
+        shown[i, j] = out[i, j]
+        out_panel.show(shown)
+        if not images:  # the first frame's layout holds for all (nothing else moves)
+            fig.tight_layout(pad=0.4)
+            fig.tight_layout(pad=0.4)
         images.append(_frame_image(fig))
     return _gif(images, ms)
 
