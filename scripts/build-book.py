@@ -1,7 +1,7 @@
 """``jupyter-book build`` with Sphinx's parallel reading, an execution cache, and the editions.
 
 Usage: ``.venv/bin/python scripts/build-book.py [--jobs N] [--language LANG] [--execute MODE]
-[jupyter-book build options] PATH``
+[--fresh-env] [jupyter-book build options] PATH``
 
 Jupyter Book 1.x's command line always builds with one Sphinx process, so a book whose pages
 each execute a notebook uses one core. This runs the very same ``jupyter-book build`` command
@@ -25,12 +25,16 @@ there. The cache's database is created here, before Sphinx forks its readers, wh
 read and add records. A page whose execution fails is never cached: it runs again, and warns
 again, on every build.
 
-**Strict rebuilds.** Sphinx re-reads only the pages that changed since the last build, so a
-warning met while reading an unchanged page would not be repeated. Each build therefore leaves
-a record in its doctree folder (``convlab-build.json``) only when it was strict (``-W``) and
-clean; a build that finds no such record, or one made for other sources of ``convlab``, reads
-every page again (``--fresh-env``, pages still taken from the cache). A strict build that
-passes has thus met every page's warnings.
+**Incremental and strict rebuilds.** Jupyter Book's ``--all`` asks Sphinx to read every page
+again (a fresh environment); here it means that every page is *written* again, while a page is
+read again only when it changed (Sphinx's own bookkeeping: the page, the catalogues it is
+translated with, the configuration), so a one-page edit reads, and executes, that page alone. A
+warning met while reading an unchanged page would then not be repeated, so each build leaves a
+record in its doctree folder (``convlab-build.json``) only when it was strict (``-W``) and clean,
+and a build reads every page again (pages still taken from the execution cache) when it finds
+no such record, or one made for other sources of ``convlab``, of the book's extensions
+(``book/_ext``) or of ``_toc.yml``. A strict build that passes has thus met every page's
+warnings. ``--fresh-env`` reads every page again regardless.
 
 **The editions.** ``--language zh_CN`` builds the translated edition (Sphinx's gettext
 catalogues, ``book/locales``) with the same sources and the same execution cache (no page runs
@@ -123,6 +127,19 @@ def prepare_cache(path: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def environment_key(sourcedir: Path, key: str) -> str:
+    """What a page's doctree depends on besides the page and the configuration, which Sphinx
+    does not track: ``convlab`` (``key``), the book's extensions and templates, the toc."""
+    digest = hashlib.sha256(key.encode())
+    ext = sourcedir / "book" / "_ext"
+    files = sorted(p for p in ext.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in [*files, sourcedir / "_toc.yml"]:
+        if path.is_file():
+            digest.update(str(path.relative_to(sourcedir)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _previous_build_clean(doctrees: Path, key: str) -> bool:
     record = doctrees / BUILD_RECORD
     try:
@@ -132,7 +149,8 @@ def _previous_build_clean(doctrees: Path, key: str) -> bool:
 
 
 def _with_keyed_cache(build_sphinx: Callable[..., Any], root: Path, language: str | None,
-                      execute: str | None = None) -> Callable[..., Any]:
+                      execute: str | None = None,
+                      fresh_env: bool = False) -> Callable[..., Any]:
     @functools.wraps(build_sphinx)
     def build(sourcedir: Any, outputdir: Any, **kwargs: Any) -> Any:
         key = source_key(root)
@@ -161,12 +179,16 @@ def _with_keyed_cache(build_sphinx: Callable[..., Any], root: Path, language: st
         elif kwargs.get("builder", "html") != "html":
             kwargs["doctreedir"] = build_dir / f".doctrees-{kwargs['builder']}"
         doctrees = Path(kwargs.get("doctreedir") or build_dir / ".doctrees")
-        if not _previous_build_clean(doctrees, key):
-            kwargs["freshenv"] = True
+        # jupyter-book's --all: write every page; read again what changed, or everything
+        # when the last build was not clean or was made from other sources
+        if kwargs.pop("freshenv", False):
+            kwargs["force_all"] = True
+        env_key = environment_key(Path(sourcedir), key)
+        kwargs["freshenv"] = fresh_env or not _previous_build_clean(doctrees, env_key)
         (doctrees / BUILD_RECORD).unlink(missing_ok=True)
         status = build_sphinx(sourcedir, outputdir, confoverrides=overrides, **kwargs)
         if status == 0 and kwargs.get("warningiserror") and doctrees.is_dir():
-            (doctrees / BUILD_RECORD).write_text(json.dumps({"clean": True, "key": key}),
+            (doctrees / BUILD_RECORD).write_text(json.dumps({"clean": True, "key": env_key}),
                                                  encoding="utf-8")
         return status
 
@@ -176,6 +198,8 @@ def _with_keyed_cache(build_sphinx: Callable[..., Any], root: Path, language: st
 def main(argv: list[str]) -> int:
     jobs = os.cpu_count() or 1
     language = execute = None
+    fresh_env = "--fresh-env" in argv
+    argv = [a for a in argv if a != "--fresh-env"]
     while argv[:1] in (["--jobs"], ["--language"], ["--execute"]):
         if len(argv) < 2:
             print(f"{argv[0]} must be followed by a value", file=sys.stderr)
@@ -195,7 +219,7 @@ def main(argv: list[str]) -> int:
     # the command imports build_sphinx from jupyter_book.sphinx when it runs
     root = Path(__file__).resolve().parent.parent
     jb_sphinx.build_sphinx = _with_keyed_cache(
-        functools.partial(jb_sphinx.build_sphinx, jobs=jobs), root, language, execute)
+        functools.partial(jb_sphinx.build_sphinx, jobs=jobs), root, language, execute, fresh_env)
     try:
         cli.main(["build", *argv], standalone_mode=False)
     except SystemExit as exc:  # jupyter-book exits with the build's status

@@ -219,14 +219,17 @@ def _student_editions(app: Sphinx) -> None:
     env = {**os.environ,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     stale = {}
+    out = work / "release"
     for cid, name in chapters.items():
         source = root / "notebooks" / cid / name
         released = root / "release" / cid / name
+        made = out / cid / name  # by an earlier build (the other edition's, a rebuild)
         if released.is_file() and released.stat().st_mtime >= source.stat().st_mtime:
             state["notebooks"][cid] = released
+        elif made.is_file() and made.stat().st_mtime >= source.stat().st_mtime:
+            state["notebooks"][cid] = made
         else:
             stale[cid] = name
-    out = work / "release"
     if (work / "gradebook.db").is_file():
         (work / "gradebook.db").unlink()
 
@@ -242,20 +245,28 @@ def _student_editions(app: Sphinx) -> None:
 
     # The wheel is built from a copy of the package's sources, so that setuptools' build
     # folders never appear in the checkout.
+    # A wheel newer than every file it is built from is reused.
     src = work / "wheel-src"
     wheel_dir = work / "wheel"
-    for folder in (src, wheel_dir):
-        shutil.rmtree(folder, ignore_errors=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    for package in ("convlab", "autograder"):
-        shutil.copytree(root / package, src / package, ignore=ignore)
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        if (root / name).is_file():
-            shutil.copy2(root / name, src / name)
-    wheel_job = subprocess.Popen(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(wheel_dir), "."],
-        cwd=src, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    inputs = [root / n for n in ("pyproject.toml", "README.md", "LICENSE")] + [
+        f for package in ("convlab", "autograder") for f in (root / package).rglob("*")
+        if f.is_file() and "__pycache__" not in f.parts and ".egg-info" not in str(f)]
+    built = wheel_dir / wheel_name(root)
+    wheel_job = None
+    if not built.is_file() or built.stat().st_mtime < max(
+            f.stat().st_mtime for f in inputs if f.is_file()):
+        for folder in (src, wheel_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+        for package in ("convlab", "autograder"):
+            shutil.copytree(root / package, src / package, ignore=ignore)
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            if (root / name).is_file():
+                shutil.copy2(root / name, src / name)
+        wheel_job = subprocess.Popen(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+             "--no-build-isolation", "--wheel-dir", str(wheel_dir), "."],
+            cwd=src, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     results: dict[str, tuple[int, str]] = {}
     if stale:
         work.mkdir(parents=True, exist_ok=True)
@@ -270,9 +281,12 @@ def _student_editions(app: Sphinx) -> None:
                            output[-3000:], type="convlab", subtype="assignments")
             continue
         state["notebooks"][cid] = path
-    output, _ = wheel_job.communicate(timeout=NBGRADER_TIMEOUT_S)
+    output, returncode = "", 0
+    if wheel_job is not None:
+        output, _ = wheel_job.communicate(timeout=NBGRADER_TIMEOUT_S)
+        returncode = wheel_job.returncode
     wheel = wheel_dir / wheel_name(root)
-    if wheel_job.returncode != 0 or not wheel.is_file():
+    if returncode != 0 or not wheel.is_file():
         logger.warning("assignments: pip wheel failed:\n%s", output[-3000:], type="convlab",
                        subtype="assignments")
     else:
