@@ -33,7 +33,7 @@ calls a convolution: the library routines used are matrix products):
   PyTorch's public ``torch.matmul`` calls MKL instead, whose sgemm ran these products at
   75–105 GFLOP/s on the bench's AMD EPYC against oneDNN's 175–240 (one thread): with
   ``torch.matmul`` (``python -m bench.ops --public-gemm``, or where the private op is missing)
-  the dense 3×3 layers take 2.5–2.7× ``F.conv2d``'s time instead of 1.1–1.3×.
+  the dense 3×3 layers take 2.5–2.7× ``F.conv2d``'s forward time instead of 1.2–1.3×.
 * **Cache-sized blocks, memory reused.** Columns are built for about 8–16 MiB of samples at a
   time (:data:`.im2col.COLUMN_BLOCK_BYTES`) into one buffer kept from call to call
   (:func:`.im2col.columns_buffer`): fresh megabytes cost a page fault per 4 KiB on first touch,
@@ -51,8 +51,9 @@ calls a convolution: the library routines used are matrix products):
   ``X_ij`` is the flattened padded input shifted by ``i·d_h·W_p + j·d_w``: a contiguous slice
   read in place. Grouped layers with few channels per group take one batched product per tap
   this way (:func:`.im2col._correlate_by_shifted_products`; the bench's g=32 layer went from
-  about 2.2× ``F.conv2d``'s forward time to about 1×), and depthwise layers, whose per-tap
-  product is a scaling, one multiply-add per tap (:func:`.im2col._correlate_by_shift`).
+  about 2.0× ``F.conv2d``'s forward time to about 1.5×, one thread), and depthwise layers,
+  whose per-tap product is a scaling, one multiply-add per tap
+  (:func:`.im2col._correlate_by_shift`).
 
 Where the time still goes: in a dense layer the GEMM alone takes about as long as the whole of
 ``F.conv2d``, and the columns (``kH·kW`` copies of the input), the padded copy and the output's

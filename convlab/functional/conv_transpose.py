@@ -24,10 +24,14 @@ q_w::s_w]``, flipped, its channel axes swapped — the "sub-pixel" form of a tra
 convolution. Each phase runs as the convolution does (:func:`.im2col.correlate`: cache-sized
 blocks of columns, one matrix product per group and block) and its result is copied once into
 every ``s``-th output pixel. The ``col2im`` form, one product ``cols = Wᵀ · x`` followed by
-``kH·kW`` strided adds onto the output, took 1.5–2.6× F.conv_transpose2d's time on the bench's
-4×4 stride-2 layer (one thread), most of it in those adds; the phases took 1.1×. With dilation
-the phases would need dilated sub-kernels, and the ``col2im`` form runs instead. The backward
-pass is the convolution's forward pass (input gradient) and weight gradient.
+``kH·kW`` strided adds onto the output, spends much of its time in those adds: on the bench's
+4×4 stride-2 layer (one thread, back to back in one process) it took 3.3–3.5×
+``F.conv_transpose2d``'s forward time and the phases 2.0×. What the phases still pay for: each
+builds its own columns (``C_in·T_h·T_w`` rows, four copies of the input in all at stride 2),
+and its product has only ``C_out/G`` rows (32 on the bench), too few for the GEMM's peak, while
+oneDNN's kernel reads the input once. With dilation the phases would need dilated sub-kernels,
+and the ``col2im`` form runs instead. The backward pass is the convolution's forward pass
+(input gradient) and weight gradient.
 
 Example:
     >>> import torch
