@@ -326,9 +326,9 @@ def _small_book(root: Path, src: Path, pages: dict[str, str],
     (src / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True),
                                      encoding="utf-8")
     first, *rest = pages
-    toc = {"format": "jb-book", "root": first}
+    toc: dict = {"format": "jb-book", "root": first}
     if rest:
-        toc["chapters"] = [{"file": name} for name in rest]
+        toc["parts"] = [{"caption": "Pages", "chapters": [{"file": name} for name in rest]}]
     (src / "_toc.yml").write_text(yaml.safe_dump(toc), encoding="utf-8")
     return src
 
@@ -341,13 +341,15 @@ def _executed(log: str) -> list[str]:
 def test_cache_executes_only_what_changed(root: Path, tmp_path: Path) -> None:
     """Build a two-page book, edit one page's code, rebuild: only that page executes; an edit
     to prose executes nothing; the Chinese edition takes every page from the cache, shows the
-    translation, and both strict builds stay clean."""
+    translation (a glued value inside a translated message, the toc's part caption), and both
+    strict builds stay clean."""
     code_a = "from myst_nb import glue\nglue('answer', 6 * 7, display=False)\nprint(6 * 7)"
     prose_a = "The answer is {glue:text}`answer`."
     pages = {"book/a": _page("Page A", code_a, prose_a),
              "book/b": _page("Page B", "print('b', 1)")}
     src = _small_book(root, tmp_path / "src", pages,
-                      {"book/a": {"Page A": "页面 A", prose_a: "答案是 {glue:text}`answer`。"}})
+                      {"book/a": {"Page A": "页面 A", prose_a: "答案是 {glue:text}`answer`。",
+                                  "Pages": "各页"}})
     out = tmp_path / "out"
     first = _build(src, out)
     assert first["returncode"] == 0, first["log"][-4000:]
@@ -368,6 +370,8 @@ def test_cache_executes_only_what_changed(root: Path, tmp_path: Path) -> None:
     page = (out / "_build/html/zh/book/a.html").read_text(encoding="utf-8")
     assert "页面 A" in page
     assert '答案是 <span class="pasted-text">42</span>' in page, "a glued value in a translation"
+    sidebar = (out / "_build/html/zh/book/b.html").read_text(encoding="utf-8")
+    assert "各页" in sidebar and ">Pages<" not in sidebar, "the toc's part caption, translated"
     assert '<html lang="zh-CN"' in page
     for build in (first, second, third, zh):
         assert not [line for line in build["log"].splitlines() if SPHINX_PROBLEM.search(line)]

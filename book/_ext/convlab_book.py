@@ -18,6 +18,9 @@
   ... found in glue data for this document") because myst-nb keeps the page's notebook renderer
   on the page's document only while it parses it. The page's renderer is remembered (per
   document name) and lent to its translated messages, so a glued number shows in every edition.
+* Part captions of the table of contents ("Convolutions", "Reference"): sphinx-external-toc
+  adds the root page's toctrees after Sphinx has translated the page, so their captions, which
+  the root page's catalogue translates, are translated here, where the page is read.
 * Chinese search: the Chinese edition's search index is segmented by jieba (Sphinx's Chinese
   search language), which is taught the glossary's Chinese terms as words, so that a term such
   as 分组卷积 is indexed whole and a search for it finds its pages. Sphinx's Chinese indexer
@@ -41,6 +44,7 @@ from typing import Any
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.util.docutils import SphinxDirective
@@ -180,6 +184,26 @@ def _glossary_terms(confdir: Path) -> list[str]:
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return sorted({zh for term in module.glossary_terms(glossary) for zh in term.chinese})
+
+
+def _translate_toctree_captions(app: Sphinx, doctree: nodes.document) -> None:
+    """Translate the captions of toctrees inserted after Sphinx's own translation."""
+    language = app.config.language or "en"
+    toctrees = [n for n in doctree.findall(addnodes.toctree) if n.get("caption")]
+    if language == "en" or not toctrees:
+        return
+    from sphinx.locale import init as init_locale
+    from sphinx.util.i18n import docname_to_domain
+
+    domain = docname_to_domain(app.env.docname, app.config.gettext_compact)
+    dirs = [str(Path(app.srcdir) / d) for d in app.config.locale_dirs]
+    catalog, found = init_locale(dirs, language, domain)
+    if not found:
+        return
+    for node in toctrees:
+        translated = catalog.gettext(node["caption"])
+        if translated:
+            node["caption"] = translated
 
 
 class _WordSet(set):
@@ -348,6 +372,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _add_templates)
     app.connect("builder-inited", _chinese_search_words)
     app.connect("html-page-context", _add_language_links)
+    app.connect("doctree-read", _translate_toctree_captions, priority=400)
     _lend_page_renderer_to_messages()
     app.add_js_file(PAGE_JS, loading_method="defer")
     app.setup_extension("convlab_assignments")
