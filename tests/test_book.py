@@ -370,6 +370,7 @@ def test_cache_executes_only_what_changed(root: Path, tmp_path: Path) -> None:
     page = (out / "_build/html/zh/book/a.html").read_text(encoding="utf-8")
     assert "页面 A" in page
     assert '答案是 <span class="pasted-text">42</span>' in page, "a glued value in a translation"
+    assert not (out / "_build/html/jupyter_execute").exists(), "build files inside the site"
     sidebar = (out / "_build/html/zh/book/b.html").read_text(encoding="utf-8")
     assert "各页" in sidebar and ">Pages<" not in sidebar, "the toc's part caption, translated"
     assert '<html lang="zh-CN"' in page

@@ -21,6 +21,9 @@
 * Part captions of the table of contents ("Convolutions", "Reference"): sphinx-external-toc
   adds the root page's toctrees after Sphinx has translated the page, so their captions, which
   the root page's catalogue translates, are translated here, where the page is read.
+* A translated edition's notebook files: myst-nb writes each page's executed notebook and its
+  images to ``jupyter_execute`` beside the HTML folder, which for an edition built into
+  ``_build/html/zh`` would be inside the English site; they go to ``_build/jupyter_execute-zh_CN``.
 * Chinese search: the Chinese edition's search index is segmented by jieba (Sphinx's Chinese
   search language), which is taught the glossary's Chinese terms as words, so that a term such
   as 分组卷积 is indexed whole and a search for it finds its pages. Sphinx's Chinese indexer
@@ -184,6 +187,16 @@ def _glossary_terms(confdir: Path) -> list[str]:
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return sorted({zh for term in module.glossary_terms(glossary) for zh in term.chinese})
+
+
+def _edition_output_folder(app: Sphinx) -> None:
+    """A translated edition's myst-nb output folder, beside its doctrees (not in the site)."""
+    language = app.config.language or "en"
+    config = getattr(app.env, "mystnb_config", None)
+    if language == "en" or config is None:
+        return
+    folder = Path(app.doctreedir).parent / f"jupyter_execute-{language}"
+    app.env.mystnb_config = config.copy(output_folder=str(folder.resolve()))
 
 
 def _translate_toctree_captions(app: Sphinx, doctree: nodes.document) -> None:
@@ -371,6 +384,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("convlab_editions", {}, "html", types=[dict])
     app.connect("config-inited", _add_templates)
     app.connect("builder-inited", _chinese_search_words)
+    app.connect("builder-inited", _edition_output_folder, priority=900)  # after myst-nb's
     app.connect("html-page-context", _add_language_links)
     app.connect("doctree-read", _translate_toctree_captions, priority=400)
     _lend_page_renderer_to_messages()
