@@ -34,7 +34,10 @@ record in its doctree folder (``convlab-build.json``) only when it was strict (`
 and a build reads every page again (pages still taken from the execution cache) when it finds
 no such record, or one made for other sources of ``convlab``, of the book's extensions
 (``book/_ext``) or of ``_toc.yml``. A strict build that passes has thus met every page's
-warnings. ``--fresh-env`` reads every page again regardless.
+warnings. ``--fresh-env`` reads every page again regardless. Writing every page would also
+make Sphinx compile every catalogue again, and so read every page of a translated edition
+again (each depends on its compiled catalogue); only the catalogues older than their ``.po``
+are compiled.
 
 **The editions.** ``--language zh_CN`` builds the translated edition (Sphinx's gettext
 catalogues, ``book/locales``) with the same sources and the same execution cache (no page runs
@@ -216,6 +219,9 @@ def main(argv: list[str]) -> int:
         argv = argv[2:]
     for name in UNDECLARED_SAFE:
         _declare_parallel_safe(name)
+    from sphinx.builders import Builder
+
+    Builder.compile_all_catalogs = Builder.compile_update_catalogs  # type: ignore[method-assign]
     # the command imports build_sphinx from jupyter_book.sphinx when it runs
     root = Path(__file__).resolve().parent.parent
     jb_sphinx.build_sphinx = _with_keyed_cache(
