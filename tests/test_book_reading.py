@@ -38,6 +38,7 @@ async () => {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
     await MathJax.startup.promise;
   }
+  await document.fonts.ready;  // widths are measured in the web fonts MathJax loaded
   await new Promise(r => setTimeout(r, 100));  // convlab-page.js marks wide inline math
   const scrolls = (e) => ["auto", "scroll"].includes(getComputedStyle(e).overflowX);
   const sel = "div.math, span.math, mjx-container, div.highlight pre, .cell_output pre, "
@@ -117,7 +118,9 @@ def console_problems(browser, base: str, pages: list[str]) -> list[str]:  # noqa
                                                                  f"{m.text}")
                     if m.type in ("error", "warning") else None)
             page.on("pageerror", lambda e, n=name: problems.append(f"{n}: uncaught {e}"))
-            page.goto(f"{base}/{name}", wait_until="networkidle")
+            # "load", not "networkidle": failed and external requests are the offline
+            # check's (tests/test_book.py); here the page's scripts run and MathJax typesets
+            page.goto(f"{base}/{name}", wait_until="load")
             page.evaluate("async () => { if (window.MathJax && MathJax.startup"
                           " && MathJax.startup.promise) await MathJax.startup.promise; }")
             page.wait_for_timeout(200)
@@ -134,7 +137,7 @@ def clipped_elements(browser, base: str, pages: list[str], width: int) -> tuple[
     try:
         page = context.new_page()
         for name in pages:
-            page.goto(f"{base}/{name}", wait_until="networkidle")
+            page.goto(f"{base}/{name}", wait_until="load")  # _CLIPPED awaits MathJax
             seen = page.evaluate(_CLIPPED)
             checked += seen["checked"]
             bad.extend(f"{name} at {width}px: {b}" for b in seen["bad"])
