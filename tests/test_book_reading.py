@@ -10,6 +10,7 @@ any served build.
 from __future__ import annotations
 
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,14 @@ async () => {
 """
 
 
+def _open(page, url: str) -> None:  # noqa: ANN001
+    """Open ``url`` until its ``load`` event; a redirect page (the site's root), until the
+    network is quiet, by when the page it sends the reader to has loaded."""
+    with urllib.request.urlopen(url, timeout=30) as response:
+        redirect = b'http-equiv="refresh"' in response.read().lower()
+    page.goto(url, wait_until="networkidle" if redirect else "load")
+
+
 def console_problems(browser, base: str, pages: list[str]) -> list[str]:  # noqa: ANN001
     """Console errors, uncaught exceptions and console warnings of the page scripts on each
     page, each opened in a fresh browser context (nothing stored: a first visit)."""
@@ -120,7 +129,7 @@ def console_problems(browser, base: str, pages: list[str]) -> list[str]:  # noqa
             page.on("pageerror", lambda e, n=name: problems.append(f"{n}: uncaught {e}"))
             # "load", not "networkidle": failed and external requests are the offline
             # check's (tests/test_book.py); here the page's scripts run and MathJax typesets
-            page.goto(f"{base}/{name}", wait_until="load")
+            _open(page, f"{base}/{name}")
             page.evaluate("async () => { if (window.MathJax && MathJax.startup"
                           " && MathJax.startup.promise) await MathJax.startup.promise; }")
             page.wait_for_timeout(200)
@@ -137,7 +146,7 @@ def clipped_elements(browser, base: str, pages: list[str], width: int) -> tuple[
     try:
         page = context.new_page()
         for name in pages:
-            page.goto(f"{base}/{name}", wait_until="load")  # _CLIPPED awaits MathJax
+            _open(page, f"{base}/{name}")  # _CLIPPED awaits MathJax
             seen = page.evaluate(_CLIPPED)
             checked += seen["checked"]
             bad.extend(f"{name} at {width}px: {b}" for b in seen["bad"])
